@@ -1,0 +1,38 @@
+"""Named exceptions for the mistakes users make most often."""
+
+
+class DiffphysError(Exception):
+    """Base class of every error raised by diffphys itself."""
+
+
+class ConfigError(DiffphysError, ValueError):
+    """A configuration value is invalid (unknown key, wrong type, out of range)."""
+
+
+class ShapeError(DiffphysError, ValueError):
+    """An array does not have the shape the model or sampler expects."""
+
+
+class UnknownExperimentError(DiffphysError, KeyError):
+    """`diffphys run NAME` with a NAME that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class Interrupted(DiffphysError):
+    """A run was stopped by SIGINT/SIGTERM after its last checkpoint was written."""
+
+
+def check_positive(name: str, value) -> None:
+    """Eagerly reject a non-positive scalar (only when it is a concrete Python/NumPy number)."""
+    import numpy as np
+
+    try:
+        arr = np.asarray(value)
+    except Exception:  # a tracer: checked at run time by the caller, if at all
+        return
+    if arr.dtype == object or arr.size == 0:
+        return
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ConfigError(f"{name} must be positive and finite, got {value!r}.")

@@ -1,0 +1,125 @@
+"""Command line: `diffphys list | run NAME [--set k=v ...] [--out DIR] [--seed N] [--resume] | bench`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from ._errors import DiffphysError, Interrupted
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise DiffphysError(f"--set expects key=value, got {item!r}.")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v
+    return out
+
+
+def _print_table(summary: dict) -> None:
+    width = max((len(k) for k in summary), default=0)
+    print("-" * (width + 30))
+    for k, v in summary.items():
+        if isinstance(v, float):
+            v = f"{v:.6g}"
+        elif isinstance(v, list | dict):
+            v = json.dumps(v)
+        print(f"{k:<{width}}  {v}")
+    print("-" * (width + 30))
+
+
+def cmd_list(args) -> int:
+    from . import experiments
+
+    for name in experiments.names():
+        exp = experiments.get(name)
+        first = exp.description.splitlines()[0] if exp.description else ""
+        print(f"{name:<26} {first}")
+        if args.verbose:
+            for k, v in exp.defaults.items():
+                print(f"    {k} = {json.dumps(v)}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from . import experiments
+
+    out = Path(args.out) if args.out else Path("runs") / args.name
+    try:
+        experiments.get(args.name)
+        experiments.run(
+            args.name,
+            out=out,
+            seed=args.seed,
+            resume=args.resume,
+            progress=not args.no_progress,
+            **_parse_sets(args.set),
+        )
+    except Interrupted as e:
+        print(
+            f"\ninterrupted: {e} Resume with: diffphys run {args.name} --out {out} --resume "
+            f"(same --seed and --set)",
+            file=sys.stderr,
+        )
+        return 130
+    summary = json.loads((out / "summary.json").read_text())
+    print(f"\n{args.name}: results in {out}/ (results.nc, summary.json, figure.png)")
+    _print_table(summary)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    root = Path(args.dir)
+    scripts = sorted(p for p in root.glob("*.py") if not p.name.startswith("_"))
+    if not args.name:
+        for p in scripts:
+            print(p.stem)
+        return 0
+    path = root / f"{args.name}.py"
+    if not path.exists():
+        raise DiffphysError(
+            f"no benchmark {args.name!r} in {root}/; available: {', '.join(p.stem for p in scripts)}"
+        )
+    return subprocess.call([sys.executable, str(path), *args.extra])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="diffphys", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="list the experiments")
+    p.add_argument("-v", "--verbose", action="store_true", help="also show every config key")
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("run", help="run an experiment")
+    p.add_argument("name")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set L=[16,32,64] (repeatable)",
+    )
+    p.add_argument("--out", help="output folder (default: runs/NAME)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("bench", help="list or run the benchmarks in ./benchmarks")
+    p.add_argument("name", nargs="?")
+    p.add_argument("extra", nargs=argparse.REMAINDER)
+    p.add_argument("--dir", default="benchmarks")
+    p.set_defaults(func=cmd_bench)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DiffphysError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Run a function over a batch of keys and parameters: vmap, chunking, device sharding.
+
+```python
+keys = jax.random.split(jax.random.key(0), 1024)
+out = ensemble.run(simulate, keys, temperatures)      # simulate(key, T) -> pytree
+```
+
+On several devices (GPUs, or CPU devices forced with
+`XLA_FLAGS=--xla_force_host_platform_device_count=4`) the batch axis is sharded over a 1D
+`Mesh` of all visible devices with `NamedSharding`. On several hosts, call
+`jax.distributed.initialize()` first on every host: `jax.devices()` then spans all hosts and
+the same call shards the batch over all of them (each host must run the same program).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ._errors import ConfigError
+
+AXIS = "batch"
+
+
+def device_mesh(devices=None) -> Mesh:
+    """A 1D mesh named `"batch"` over `devices` (default: all visible devices)."""
+    devices = jax.devices() if devices is None else list(devices)
+    return Mesh(np.asarray(devices), (AXIS,))
+
+
+def _batch_size(args) -> int:
+    sizes = {jnp.shape(leaf)[0] for leaf in jax.tree.leaves(args) if jnp.ndim(leaf) > 0}
+    if len(sizes) != 1:
+        raise ConfigError(
+            "ensemble.run needs every batched argument to share one leading axis, got leading "
+            f"sizes {sorted(sizes)}. Broadcast fixed arguments with functools.partial instead."
+        )
+    return sizes.pop()
+
+
+def _pad(args, n_pad: int):
+    if n_pad == 0:
+        return args
+    return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], n_pad, axis=0)]), args)
+
+
+def run(
+    fn: Callable,
+    *args,
+    chunk_size: int | None = None,
+    mesh: Mesh | str | None = "auto",
+    jit: bool = True,
+):
+    """Evaluate `fn` on every element of a batch: `out[i] = fn(*[a[i] for a in args])`.
+
+    **Arguments:**
+
+    - `fn`: a pure function of one batch element of each argument (keys, parameters, models).
+    - `*args`: pytrees whose leaves all share a leading batch axis (typed PRNG keys included).
+    - `chunk_size`: evaluate at most this many elements at once per device (`lax.map` over
+      chunks of a `vmap`) to bound memory; `None` vectorises the whole batch.
+    - `mesh`: `"auto"` shards over all visible devices when there are several, `None` never
+      shards, or a `jax.sharding.Mesh` with a `"batch"` axis.
+    - `jit`: compile the whole evaluation.
+
+    **Returns:** the stacked outputs, leading axis = batch size, identical (up to float
+    reassociation, which XLA does not do across the batch) whatever the chunking or sharding.
+    """
+    if not args:
+        raise ConfigError("ensemble.run needs at least one batched argument.")
+    n = _batch_size(args)
+    if chunk_size is not None and chunk_size < 1:
+        raise ConfigError(f"chunk_size must be a positive integer or None, got {chunk_size}.")
+    if mesh == "auto":
+        mesh = device_mesh() if len(jax.devices()) > 1 else None
+    elif isinstance(mesh, str):
+        raise ConfigError(f"mesh must be 'auto', None or a jax.sharding.Mesh, got {mesh!r}.")
+    n_dev = 1 if mesh is None else mesh.devices.size
+    per_dev = -(-n // n_dev)
+    if chunk_size is not None:
+        per_dev = -(-per_dev // chunk_size) * chunk_size
+    n_pad = per_dev * n_dev - n
+    args = _pad(args, n_pad)
+
+    vfn = jax.vmap(fn)
+    if chunk_size is not None:
+
+        def vfn(*a):  # noqa: F811 - chunked variant
+            return jax.lax.map(lambda xs: fn(*xs), a, batch_size=chunk_size)
+
+    if mesh is not None:
+        sharding = NamedSharding(mesh, PartitionSpec(AXIS))
+        args = jax.device_put(args, sharding)
+        call = jax.jit(vfn, out_shardings=sharding) if jit else vfn
+    else:
+        call = jax.jit(vfn) if jit else vfn
+    out = call(*args)
+    if n_pad:
+        out = jax.tree.map(lambda a: a[:n], out)
+    return out

@@ -1,0 +1,84 @@
+"""The sampler interface and the chain driver `run`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .._loop import record_times, scan_steps
+
+
+class SamplingAlgorithm(NamedTuple):
+    """A sampler as a pair of pure functions (the BlackJAX shape).
+
+    - `init(x, model) -> state`
+    - `step(key, state, model, **overrides) -> (state, info)`; overrides such as `beta` may
+      change every step (annealing, tempering) without recompiling.
+    """
+
+    init: Callable[..., Any]
+    step: Callable[..., tuple[Any, Any]]
+
+
+def run(
+    key,
+    algorithm: SamplingAlgorithm,
+    state,
+    model,
+    n_steps: int,
+    *,
+    record: Callable[[Any], Any] | None = None,
+    every: int | None = None,
+    record_at=None,
+    schedule: dict[str, Any] | None = None,
+    start: int = 0,
+    progress: bool = False,
+    **overrides,
+):
+    """Run a chain of `n_steps` steps inside `lax.scan`.
+
+    **Arguments:**
+
+    - `key`: PRNG key; step t uses `fold_in(key, start + t)`, so a chain split into pieces
+      (`start=`) reproduces an uninterrupted one exactly.
+    - `algorithm`, `state`, `model`: the sampler, its state (from `algorithm.init`) and the model.
+    - `record`: `record(state) -> pytree` evaluated at the recording times (default: nothing).
+    - `every` / `record_at`: record every k steps, or after the given step counts (e.g.
+      `diffphys.log_times(n_steps, 50)`); default: once at the end.
+    - `schedule`: per-step overrides, e.g. `{"beta": betas}` with `betas.shape == (n_steps,)`
+      for annealing.
+    - `progress`: a `jax_tqdm` progress bar (off in library calls).
+    - `**overrides`: constant overrides passed to every `algorithm.step`, e.g. `beta=0.44`.
+
+    **Returns:** `(state, trace)` where `trace` is a dict with `"time"` (the record times),
+    `"record"` (stacked records) and `"info"` (step info averaged between records).
+    """
+    times = record_times(n_steps, every, record_at)
+    schedule = {} if schedule is None else {k: jnp.asarray(v) for k, v in schedule.items()}
+    for name, values in schedule.items():
+        if values.shape[:1] != (n_steps,):
+            raise ValueError(
+                f"schedule[{name!r}] must have leading length n_steps={n_steps}, got "
+                f"{values.shape}."
+            )
+
+    def step(k, s, t):
+        sched = {name: v[t - start] for name, v in schedule.items()}
+        return algorithm.step(k, s, model, **overrides, **sched)
+
+    state, (records, info) = scan_steps(
+        step, state, key, times, record, start=start, progress=progress
+    )
+    return state, {"time": jnp.asarray(times) + start, "record": records, "info": info}
+
+
+def sweep_sites(key, n: int, order: str):
+    """Site visiting order of one sweep: `"random"` (n uniform draws) or `"sequential"`."""
+    if order == "random":
+        return jax.random.randint(key, (n,), 0, n)
+    if order == "sequential":
+        return jnp.arange(n)
+    raise ValueError(f"order must be 'random' or 'sequential', got {order!r}.")
