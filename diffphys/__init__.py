@@ -2,7 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import ensemble, exact, io, models, observables, sampling
+from . import data, ensemble, exact, io, models, observables, sampling
 from ._errors import ConfigError, DiffphysError, Interrupted, ShapeError, UnknownExperimentError
 from ._loop import log_times
 
@@ -18,6 +18,7 @@ __all__ = [
     "ShapeError",
     "UnknownExperimentError",
     "__version__",
+    "data",
     "ensemble",
     "exact",
     "io",

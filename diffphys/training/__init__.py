@@ -1,5 +1,29 @@
 """Training loops: plain optax inside `lax.scan`, vmapped over seeds and hyperparameters."""
 
+from ._ais import AISResult, ais
+from ._ebm import cd, exact_gradient, init_chains, pcd
 from ._loop import TrainState, from_loss, train
+from ._score import (
+    denoising_score_matching,
+    dsm_loss,
+    implicit_score_matching,
+    implicit_score_matching_loss,
+    split_model,
+)
 
-__all__ = ["TrainState", "from_loss", "train"]
+__all__ = [
+    "denoising_score_matching",
+    "dsm_loss",
+    "implicit_score_matching",
+    "implicit_score_matching_loss",
+    "split_model",
+    "AISResult",
+    "TrainState",
+    "ais",
+    "cd",
+    "exact_gradient",
+    "from_loss",
+    "init_chains",
+    "pcd",
+    "train",
+]
