@@ -1,0 +1,207 @@
+r"""Theory of associative memories: AGS replica-symmetric equations and capacity formulas.
+
+- Amit, Gutfreund, Sompolinsky, Phys. Rev. Lett. 55, 1530 (1985) and Ann. Phys. 173, 30 (1987):
+  replica-symmetric retrieval state of the Hopfield model at load $\alpha = P/N$, with the
+  energy convention of `diffphys.models.Hopfield` ($J_{ij} = \frac1N\sum_\mu\xi^\mu_i\xi^\mu_j$).
+- Krotov & Hopfield, NeurIPS 2016 ("Dense associative memory for pattern recognition"), after
+  Baldi & Venkatesh, Phys. Rev. Lett. 58, 913 (1987): polynomial capacity of p-body memories.
+- Exponential memories (Demircigil et al. 2017; Ramsauer et al. 2021; Albanese et al. arXiv
+  2509.06905): a signal-to-noise / large-deviation estimate of the rate of the exponential
+  capacity $P_{max} = e^{\alpha N}$, derived in `exponential_capacity_rate`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import optimize, special
+
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(201)
+_GH_W = _GH_W / np.sqrt(2 * np.pi)  # ∫ Dz f(z) ≈ Σ w f(x), Dz the standard Gaussian measure
+
+
+class AGSSolution(NamedTuple):
+    """Replica-symmetric order parameters of the Hopfield model."""
+
+    m: float
+    """overlap with the retrieved (condensed) pattern"""
+    q: float
+    """Edwards–Anderson order parameter (1 at T = 0)"""
+    r: float
+    """noise from the non-condensed patterns, $r = \\frac1\\alpha\\sum_{\\nu>1}\\langle m_\\nu^2\\rangle N$"""
+
+
+def _ags_t0_alpha(y):
+    # T = 0: m = erf(y), y = m / sqrt(2 alpha r), sqrt(r) = 1/(1 - C), C = sqrt(2/(pi alpha r)) e^{-y^2}
+    # eliminate m, r, C: sqrt(2 alpha) = erf(y)/y - (2/sqrt(pi)) e^{-y^2}
+    g = special.erf(y) / y - 2 / np.sqrt(np.pi) * np.exp(-(y**2))
+    return g**2 / 2
+
+
+def ags_alpha_c(T: float = 0.0) -> float:
+    r"""Critical load of the retrieval state of the Hopfield model (AGS 1987).
+
+    At T = 0 the RS equations reduce to $\sqrt{2\alpha} = \mathrm{erf}(y)/y - \frac{2}{\sqrt\pi}
+    e^{-y^2}$ (with $m = \mathrm{erf}(y)$); the retrieval solution exists while $\alpha$ is below
+    the maximum of the right-hand side over y: $\alpha_c \approx 0.1379$. For T > 0 the largest α
+    with a retrieval solution (m > 0) is found by bisection on `ags_solve`.
+    """
+    if T < 0:
+        raise ValueError(f"T must be >= 0, got {T}.")
+    if T == 0:
+        res = optimize.minimize_scalar(
+            lambda y: -_ags_t0_alpha(y),
+            bounds=(0.5, 3.0),
+            method="bounded",
+            options={"xatol": 1e-12},
+        )
+        return float(-res.fun)
+    lo, hi = 0.0, ags_alpha_c(0.0) + 1e-3
+    if ags_solve(1e-6, T).m < 0.05:
+        return 0.0
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if ags_solve(mid, T).m > 0.05:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def ags_solve(
+    alpha: float,
+    T: float = 0.0,
+    *,
+    m0: float = 1.0,
+    tol: float = 1e-12,
+    max_iter: int = 20000,
+    damping: float = 0.5,
+) -> AGSSolution:
+    r"""Replica-symmetric retrieval solution of the Hopfield model (AGS 1987), by damped iteration.
+
+    $$m = \int Dz\,\tanh\beta(m + \sqrt{\alpha r}\,z),\quad
+      q = \int Dz\,\tanh^2\beta(m + \sqrt{\alpha r}\,z),\quad
+      r = \frac{q}{(1 - \beta(1-q))^2}.$$
+
+    At T = 0 ($\beta\to\infty$): $m = \mathrm{erf}(y)$, $y = m/\sqrt{2\alpha r}$,
+    $\sqrt r = 1/(1-C)$, $C = \sqrt{2/(\pi\alpha r)}\,e^{-y^2}$, q = 1. The iteration starts
+    at the retrieval state (`m0 = 1`); above $\alpha_c$ it falls to m = 0 (spin-glass state).
+
+    **Returns:** an `AGSSolution(m, q, r)`.
+    """
+    if alpha <= 0:
+        return AGSSolution(float(m0 if T == 0 else ags_curie_weiss(T)), 1.0, 1.0)
+    m, q, r = m0, 1.0, 1.0
+    for _ in range(max_iter):
+        if T == 0:
+            s = np.sqrt(2 * alpha * r)
+            y = m / s
+            m_new = special.erf(y)
+            C = np.sqrt(2 / (np.pi * alpha * r)) * np.exp(-(y**2))
+            r_new = 1.0 / (1.0 - min(C, 0.999999)) ** 2
+            q_new = 1.0
+        else:
+            beta = 1.0 / T
+            t = np.tanh(beta * (m + np.sqrt(alpha * r) * _GH_X))
+            m_new = float(_GH_W @ t)
+            q_new = float(_GH_W @ t**2)
+            denom = 1.0 - beta * (1.0 - q_new)
+            r_new = q_new / max(denom, 1e-6) ** 2
+        dm = abs(m_new - m) + abs(r_new - r)
+        m = damping * m + (1 - damping) * m_new
+        r = damping * r + (1 - damping) * r_new
+        q = q_new
+        if dm < tol:
+            break
+    return AGSSolution(float(m), float(q), float(r))
+
+
+def ags_curie_weiss(T: float) -> float:
+    """Retrieval overlap at vanishing load (alpha -> 0): the Curie–Weiss solution m = tanh(m/T)."""
+    if T >= 1:
+        return 0.0
+    if T == 0:
+        return 1.0
+    return float(optimize.brentq(lambda m: m - np.tanh(m / T), 1e-9, 1.0))
+
+
+def ags_overlap(alphas, T: float = 0.0) -> np.ndarray:
+    """Retrieval overlap m(alpha) of the AGS RS solution on a grid (0 where retrieval fails)."""
+    return np.array([ags_solve(float(a), T).m for a in np.atleast_1d(alphas)])
+
+
+# -- polynomial (dense) memories ------------------------------------------------------------
+
+
+def double_factorial(k: int) -> int:
+    """k!! for odd k >= -1 (1 for k <= 0)."""
+    return int(np.prod(np.arange(k, 0, -2))) if k > 0 else 1
+
+
+def dense_capacity(n, p: int):
+    r"""Error-free capacity of a p-body dense memory (Krotov–Hopfield 2016, Baldi–Venkatesh 1987):
+
+    $$P_{max} \simeq \frac{N^{p-1}}{2\,(2p-3)!!\,\ln N}.$$
+
+    For p = 2 this is the Hopfield network's $N/(2\ln N)$ (McEliece et al. 1987).
+    """
+    n = np.asarray(n, dtype=np.float64)
+    return n ** (p - 1) / (2 * double_factorial(2 * p - 3) * np.log(n))
+
+
+def dense_capacity_snr(n, p: int, bit_error: float = 0.01):
+    r"""Load at which a single bit of a stored pattern is unstable with probability `bit_error`.
+
+    Signal-to-noise estimate (Krotov–Hopfield 2016, Sec. 2): the local field has signal
+    $\propto p N^{p-1}$ and Gaussian crosstalk of variance $\propto p^2 (2p-3)!! N^{p-1} P$, so
+
+    $$P = \frac{N^{p-1}}{(2p-3)!!\; z^2},\qquad z = \Phi^{-1}(1 - \text{bit\_error}).$$
+    """
+    n = np.asarray(n, dtype=np.float64)
+    z = special.ndtri(1.0 - bit_error)
+    return n ** (p - 1) / (double_factorial(2 * p - 3) * z**2)
+
+
+# -- exponential memories --------------------------------------------------------------------
+
+
+def exponential_capacity_rate(lam: float = 1.0) -> float:
+    r"""Rate α of the capacity $P_{max} \sim e^{\alpha N}$ of the exponential memories.
+
+    For $E = -\sum_\mu e^{\lambda\,\xi^\mu\cdot\sigma}$ (`ExponentialMemory`, and equally
+    `ExponentialLossMemory`, whose energy differs by the factor $e^{-\lambda N}$) flipping a bit
+    of a stored pattern costs a signal $\sim e^{\lambda N}$; the crosstalk is
+    $\sum_{\nu} \pm e^{\lambda N q_\nu}$ over $P = e^{\alpha N}$ random overlaps $q_\nu$ whose
+    density is $e^{N(\alpha - I(q))}$, $I(q) = \frac{1+q}2\ln(1+q) + \frac{1-q}2\ln(1-q)$. Its
+    typical size is $\exp\frac N2\max_q[\alpha - I(q) + 2\lambda q] =
+    \exp\frac N2[\alpha + \ln\cosh 2\lambda]$ (the maximiser $q = \tanh 2\lambda$ is never in
+    the condensed region at the threshold), so the pattern is stable while
+
+    $$\alpha < \alpha_c(\lambda) = 2\lambda - \ln\cosh 2\lambda \ \xrightarrow{\lambda\to\infty}\ \ln 2.$$
+
+    This is the Gaussian signal-to-noise result of Demircigil et al. (2017) and of Albanese et
+    al. (arXiv 2509.06905), extended by the large-deviation (random-energy-model) count of
+    Lucibello & Mézard (arXiv 2304.14964); subexponential prefactors are not included.
+    """
+    lam = float(lam)
+    return 2 * lam - float(np.log(np.cosh(2 * lam)))
+
+
+def exponential_capacity(n, lam: float = 1.0):
+    r"""$P_{max} \approx e^{\alpha_c(\lambda) N}$ with `exponential_capacity_rate` (leading order)."""
+    return np.exp(exponential_capacity_rate(lam) * np.asarray(n, dtype=np.float64))
+
+
+__all__ = [
+    "AGSSolution",
+    "ags_alpha_c",
+    "ags_curie_weiss",
+    "ags_overlap",
+    "ags_solve",
+    "dense_capacity",
+    "dense_capacity_snr",
+    "double_factorial",
+    "exponential_capacity",
+    "exponential_capacity_rate",
+]

@@ -1,0 +1,309 @@
+"""Associative memories: energies vs brute force, samplers vs enumeration, dynamics, AGS theory."""
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import diffphys
+from diffphys import exact, models, sampling, theory
+from diffphys.models import _hopfield as hop
+
+
+def _small(key, n_patterns=3, n=9, kind="dense", **kw):
+    xi = models.random_patterns(key, n_patterns, n)
+    if kind == "hopfield":
+        return models.Hopfield(xi, **kw)
+    if kind == "dense":
+        return models.DenseAssociativeMemory(xi, **kw)
+    if kind == "exp":
+        return models.ExponentialMemory(xi, **kw)
+    return models.ExponentialLossMemory(xi, **kw)
+
+
+def _brute_tensor_energy(xi, s, p):
+    """-1/(p N^(p-1)) sum_mu sum_{i1..ip} xi_i1..xi_ip s_i1..s_ip, the explicit p-body sum."""
+    n = xi.shape[1]
+    e = 0.0
+    for mu in range(xi.shape[0]):
+        for idx in itertools.product(range(n), repeat=p):
+            e += np.prod(xi[mu, list(idx)]) * np.prod(s[list(idx)])
+    return -e / (p * n ** (p - 1))
+
+
+@pytest.mark.parametrize("p", [2, 3, 4])
+def test_dense_energy_equals_explicit_p_body_sum(key, p):
+    """Reference: the explicit sum over all index p-tuples (Krotov–Hopfield F(x) = x^p / (p N^(p-1)))."""
+    n = 6
+    model = _small(key, 2, n, "dense", p=p)
+    xi = np.asarray(model.patterns, np.float64)
+    s = np.asarray(model.random_state(key=jax.random.fold_in(key, 1)), np.float64)
+    got = float(model.energy(jnp.asarray(s, jnp.int8)))
+    assert got == pytest.approx(_brute_tensor_energy(xi, s, p), rel=1e-5, abs=1e-5)
+
+
+def test_hopfield_energy_equals_coupling_form(key):
+    """Reference: E = -1/2 sum_{i != j} J_ij s_i s_j with J = xi^T xi / N, zero diagonal (AGS)."""
+    model = _small(key, 4, 12, "hopfield")
+    xi = np.asarray(model.patterns, np.float64)
+    J = xi.T @ xi / 12
+    np.fill_diagonal(J, 0)
+    for t in range(5):
+        s = np.asarray(model.random_state(key=jax.random.fold_in(key, t)), np.float64)
+        assert float(model.energy(jnp.asarray(s, jnp.int8))) == pytest.approx(
+            -0.5 * s @ J @ s, abs=1e-4
+        )
+        h = np.asarray(model.local_field(jnp.asarray(s, jnp.int8)))
+        np.testing.assert_allclose(h, J @ s, atol=1e-5)
+
+
+def test_exponential_energies_equal_brute_force(key):
+    """Reference: E = -sum_mu exp(lam xi.s) (Demircigil et al. 2017) and
+    E = -sum_mu exp(-lam |s - xi|^2 / 2) (arXiv 2509.06905), summed directly."""
+    xi = models.random_patterns(key, 5, 10)
+    s = jax.random.rademacher(jax.random.fold_in(key, 1), (10,), jnp.float32).astype(jnp.int8)
+    xs, sf = np.asarray(xi, np.float64), np.asarray(s, np.float64)
+    e1 = models.ExponentialMemory(xi, lam=0.7).energy(s)
+    assert float(e1) == pytest.approx(-np.sum(np.exp(0.7 * xs @ sf)), rel=1e-5)
+    e2 = models.ExponentialLossMemory(xi, lam=0.7).energy(s)
+    ref = -np.sum(np.exp(-0.7 * 0.5 * np.sum((sf - xs) ** 2, axis=1)))
+    assert float(e2) == pytest.approx(ref, rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["hopfield", "dense", "exp", "loss"])
+def test_flip_deltas_match_energy_differences(key, kind):
+    """Reference: E(s with s_i flipped) - E(s) evaluated directly, for every site.
+
+    Checks the O(P) single-flip kernel, the all-sites kernel (binomial / cosh-sinh identities)
+    and `site_energies`."""
+    kw = {"p": 4} if kind == "dense" else ({"lam": 0.5} if kind in ("exp", "loss") else {})
+    model = _small(key, 4, 10, kind, **kw)
+    s = model.patterns[0].astype(jnp.int8).at[:3].multiply(-1)
+    m = model.overlaps(s)
+    e0 = model.energy(s)
+    direct = jnp.stack([model.energy(s.at[i].multiply(-1)) - e0 for i in range(10)])
+    per_site = jnp.stack(
+        [model.flip_delta(m, model.patterns[:, i], s[i].astype(m.dtype)) for i in range(10)]
+    )
+    np.testing.assert_allclose(per_site, direct, rtol=1e-4, atol=1e-4)
+    scaled = model.scaled_flip_deltas(s, m)
+    np.testing.assert_array_equal(
+        np.sign(scaled), np.sign(np.where(np.abs(direct) < 1e-6, 0, direct))
+    )
+    se = jnp.stack([model.site_energies(s, i) for i in range(10)])
+    sign = np.asarray(s) > 0
+    np.testing.assert_allclose(
+        np.where(sign, se[:, 0] - se[:, 1], se[:, 1] - se[:, 0]), direct, rtol=1e-4, atol=1e-4
+    )
+
+
+def test_exponential_memory_does_not_overflow(key):
+    """At N = 400 the energy e^(N m) overflows float32; the T = 0 dynamics must still retrieve.
+    Reference: a stored pattern is a fixed point far below capacity (Demircigil et al. 2017)."""
+    xi = models.random_patterns(key, 50, 400)
+    model = models.ExponentialMemory(xi, lam=1.0)
+    x0 = models.corrupt(jax.random.fold_in(key, 1), xi[3].astype(jnp.int8), 0.2)
+    x, m, _ = models.retrieve(model, x0, key=key, mode="sync")
+    assert float(m[3]) == 1.0
+    assert bool(jnp.all(jnp.isfinite(model.scaled_flip_deltas(x, m))))
+
+
+@pytest.mark.parametrize("kind", ["hopfield", "dense", "exp", "loss"])
+def test_async_zero_temperature_never_increases_energy(key, kind):
+    """Reference: asynchronous sgn dynamics is a descent on E (Hopfield 1982), checked flip by flip
+    through the recorded energy after every sweep."""
+    kw = {"p": 3} if kind == "dense" else ({"lam": 0.3} if kind in ("exp", "loss") else {})
+    model = _small(key, 12, 40, kind, **kw)
+    alg = models.zero_temperature(mode="async")
+    x0 = model.random_state(key=jax.random.fold_in(key, 7))
+    state = alg.init(x0, model)
+    _, trace = sampling.run(key, alg, state, model, 8, record=lambda s: s.energy, every=1)
+    e = np.concatenate([[float(state.energy)], np.asarray(trace["record"])])
+    assert np.all(np.diff(e) <= 1e-4 * np.abs(e[:-1]) + 1e-5)
+    final_x = _[0]
+    assert bool(model.is_fixed_point(final_x)) or np.asarray(trace["info"].flip_rate)[-1] > 0
+
+
+def test_overlap_metropolis_matches_enumeration(key):
+    """Reference: exact Boltzmann averages by enumeration of 2^12 states (diffphys.exact).
+    Tolerance: 5 blocking standard errors."""
+    model = _small(key, 3, 12, "dense", p=3)
+    beta = 0.7
+    ref = exact.enumerate_averages(model, beta, {"m0sq": lambda x: model.overlaps(x)[0] ** 2})
+    alg = models.overlap_metropolis(beta)
+    keys = jax.random.split(key, 16)
+
+    def chain(k):
+        st = alg.init(model.random_state(key=k), model)
+        st, _ = sampling.run(k, alg, st, model, 200)
+        _, tr = sampling.run(
+            jax.random.fold_in(k, 1),
+            alg,
+            st,
+            model,
+            2000,
+            record=lambda s: (s.energy, s.m[0] ** 2),
+            every=2,
+        )
+        return tr["record"]
+
+    e, m2 = jax.vmap(chain)(keys)
+    e, m2 = e.T.reshape(-1), m2.T.reshape(-1)  # time-major
+    for est, exact_val in [(e, ref.energy), (m2, ref.averages["m0sq"])]:
+        mean, err = diffphys.observables.mean_error(est.reshape(1000, 16).mean(1), n_blocks=20)
+        assert abs(float(mean) - float(exact_val)) < 5 * float(err) + 1e-4, (mean, err, exact_val)
+
+
+def test_generic_metropolis_on_exponential_loss_model_matches_enumeration(key):
+    """Reference: exact enumeration (2^10 states) for the arXiv 2509.06905 model through the generic
+    `sampling.heat_bath` kernel and `site_energies`. Tolerance: 5 blocking standard errors."""
+    model = _small(key, 4, 10, "loss", lam=0.3)
+    beta = 3.0
+    ref = exact.enumerate_averages(model, beta)
+    alg = sampling.heat_bath(beta)
+    keys = jax.random.split(key, 16)
+
+    def chain(k):
+        st = alg.init(model.random_state(key=k), model)
+        _, tr = sampling.run(k, alg, st, model, 1500, record=lambda s: s.energy, every=1)
+        return tr["record"][500:]
+
+    e = jax.vmap(chain)(keys).T
+    mean, err = diffphys.observables.mean_error(e.mean(1), n_blocks=20)
+    assert abs(float(mean) - float(ref.energy)) < 5 * float(err) + 1e-5
+
+
+def test_ags_alpha_c():
+    """Reference: alpha_c = 0.138 (Amit, Gutfreund, Sompolinsky, PRL 55, 1530 (1985))."""
+    assert theory.ags_alpha_c() == pytest.approx(0.1379, abs=5e-4)
+    assert theory.ags_solve(0.14).m < 1e-3
+    assert theory.ags_solve(0.10).m == pytest.approx(0.998, abs=1e-3)
+
+
+def test_ags_finite_temperature_small_load():
+    """Reference: at alpha -> 0 the RS equations reduce to Curie–Weiss m = tanh(m / T)."""
+    sol = theory.ags_solve(1e-6, 0.5)
+    assert sol.m == pytest.approx(theory.ags_curie_weiss(0.5), abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def hopfield_runs():
+    """Final overlaps of T = 0 asynchronous dynamics started at a stored pattern, N = 1000."""
+    n = 1000
+    out = {}
+    for alpha in (0.05, 0.2):
+        p = int(alpha * n)
+
+        def one(k, p=p):
+            xi = models.random_patterns(k, p, n)
+            model = models.Hopfield(xi, binary=True)
+            _, m, _ = models.retrieve(model, xi[0].astype(jnp.int8), key=k, max_sweeps=50)
+            return m[0]
+
+        keys = jax.random.split(jax.random.key(1234), 8)
+        out[alpha] = np.asarray(diffphys.ensemble.run(one, keys))
+    return out
+
+
+def test_hopfield_low_load_overlap_matches_ags(hopfield_runs):
+    """Reference: AGS T = 0 RS overlap m(0.05) = 0.99999; simulations at N = 1000 retrieve with a
+    final overlap within 0.01 of it (8 disorder samples)."""
+    m_theory = theory.ags_solve(0.05).m
+    assert np.mean(hopfield_runs[0.05]) == pytest.approx(m_theory, abs=0.01)
+
+
+def test_hopfield_retrieval_fails_above_alpha_c(hopfield_runs):
+    """Reference: no retrieval state above alpha_c = 0.138 (AGS); at alpha = 0.2 the final overlap
+    falls far below the retrieval value (mean < 0.7 over 8 samples at N = 1000)."""
+    assert np.mean(hopfield_runs[0.2]) < 0.7
+
+
+def test_dense_p3_recall_below_capacity(key):
+    """Reference: Krotov–Hopfield capacity N^2 / (2 * 3 * ln N) = 1448 at N = 200 for p = 3; at
+    P = 300 every tested corrupted pattern (10% flipped bits) is retrieved exactly."""
+    n, p = 200, 300
+    xi = models.random_patterns(key, p, n)
+    model = models.DenseAssociativeMemory(xi, p=3)
+    assert theory.dense_capacity(n, 3) > 4 * p
+
+    def one(k, mu):
+        x0 = models.corrupt(k, xi[mu].astype(jnp.int8), 0.1)
+        _, m, _ = models.retrieve(model, x0, key=k, mode="async")
+        return m[mu]
+
+    mus = jnp.arange(20)
+    m = jax.vmap(one)(jax.random.split(key, 20), mus)
+    np.testing.assert_array_equal(np.asarray(m), 1.0)
+
+
+def test_sync_and_async_agree_on_fixed_points(key):
+    """Reference: a stored pattern below capacity is a fixed point of both dynamics (no flips)."""
+    xi = models.random_patterns(key, 20, 300)
+    model = models.DenseAssociativeMemory(xi, p=2)
+    for mode in ("sync", "async"):
+        x, m, t = models.retrieve(model, xi[2].astype(jnp.int8), key=key, mode=mode)
+        assert int(t) == 1 and float(m[2]) == 1.0
+
+
+def test_modern_hopfield_one_step_retrieval(key):
+    """Reference: Ramsauer et al. (2021), Theorem 4/5: a well-separated pattern is retrieved in one
+    update with error <= 2 eps (P-1) M e^{-beta (Delta - 2 M^2 eps)}... here checked at large beta:
+    one step from a 20%-corrupted query lands within 1e-4 of the stored pattern and the energy
+    decreases (CCCP)."""
+    d, p = 64, 200
+    xi = jax.random.rademacher(key, (p, d), jnp.float32) / math.sqrt(d)
+    model = models.ModernHopfield(xi, beta=50.0)
+    q = models.corrupt(jax.random.fold_in(key, 1), xi[5], 0.2)
+    new = model.update(q)
+    assert float(jnp.max(jnp.abs(new - xi[5]))) < 1e-4
+    assert float(model.energy(new)) <= float(model.energy(q))
+    np.testing.assert_allclose(model.retrieve(q, 3), xi[5], atol=1e-4)
+
+
+def test_masked_patterns_do_not_contribute(key):
+    """Reference: weight 0 removes a pattern exactly (the model with the pattern deleted)."""
+    xi = models.random_patterns(key, 6, 20)
+    w = jnp.asarray([1, 1, 1, 0, 0, 0], jnp.float32)
+    s = jax.random.rademacher(jax.random.fold_in(key, 2), (20,), jnp.float32).astype(jnp.int8)
+    for cls, kw in [
+        (models.DenseAssociativeMemory, {"p": 3}),
+        (models.ExponentialMemory, {}),
+        (models.Hopfield, {}),
+    ]:
+        full = cls(xi, weights=w, **kw)
+        cut = cls(xi[:3], **kw)
+        assert float(full.energy(s)) == pytest.approx(float(cut.energy(s)), rel=1e-5)
+        np.testing.assert_allclose(
+            full.scaled_flip_deltas(s, full.overlaps(s)),
+            cut.scaled_flip_deltas(s, cut.overlaps(s)),
+            rtol=1e-4,
+            atol=1e-5,
+        )
+
+
+def test_diluted_hopfield_full_connectivity_is_hopfield(key):
+    """Reference: c = 1 gives the fully connected Hebbian couplings of `Hopfield`."""
+    xi = models.random_patterns(key, 3, 15)
+    dil = models.DilutedHopfield(xi, 1.0, key=key)
+    np.testing.assert_allclose(dil.couplings, models.Hopfield(xi).couplings(), atol=1e-6)
+    s = jax.random.rademacher(key, (15,), jnp.float32).astype(jnp.int8)
+    assert float(dil.energy(s)) == pytest.approx(float(models.Hopfield(xi).energy(s)), abs=1e-4)
+
+
+def test_errors():
+    """Eager configuration and shape errors say what to do."""
+    with pytest.raises(diffphys.ConfigError):
+        models.DenseAssociativeMemory(jnp.ones((2, 3)), p=1)
+    with pytest.raises(diffphys.ShapeError):
+        models.Hopfield(jnp.ones((3,)))
+    with pytest.raises(diffphys.ConfigError):
+        models.ExponentialMemory(jnp.full((2, 3), 0.5))
+    with pytest.raises(diffphys.ConfigError):
+        hop.zero_temperature(mode="parallel")
+    with pytest.raises(diffphys.ShapeError):
+        models.overlap_metropolis(1.0).init(
+            jnp.ones((4,), jnp.int8), models.Hopfield(jnp.ones((2, 3)))
+        )
