@@ -571,8 +571,10 @@ def zero_temperature(*, mode: str = "async") -> SamplingAlgorithm:
             return st, count + flip.astype(jnp.int32)
 
         st, count = jax.lax.fori_loop(0, n, body, (state, jnp.int32(0)))
-        energy = model.energy_from_overlaps(st.m)
-        st = MemoryState(st.x, st.m, energy)
+        # exact overlaps once per sweep (O(N P), like the sweep): no float drift accumulates
+        m = model.overlaps(st.x)
+        energy = model.energy_from_overlaps(m)
+        st = MemoryState(st.x, m, energy)
         return st, MemoryInfo(count.astype(energy.dtype) / n, energy)
 
     return SamplingAlgorithm(_init, step)
@@ -631,7 +633,9 @@ def _mc(rule: str, beta) -> SamplingAlgorithm:
             return st, count + flip.astype(jnp.int32)
 
         st, count = jax.lax.fori_loop(0, n, body, (state, jnp.int32(0)))
-        return st, MemoryInfo(count.astype(st.m.dtype) / n, st.energy)
+        m = model.overlaps(st.x)
+        st = MemoryState(st.x, m, model.energy_from_overlaps(m))
+        return st, MemoryInfo(count.astype(m.dtype) / n, st.energy)
 
     return SamplingAlgorithm(_init, step)
 
