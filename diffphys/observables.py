@@ -127,7 +127,7 @@ def integrated_autocorr_time(x: Array, c: float = 5.0) -> Array:
     rho = autocorrelation(x)
     tau = 0.5 + jnp.cumsum(rho[1:], axis=0)  # tau(W) for W = 1..n-1
     tau = jnp.concatenate([jnp.full_like(rho[:1], 0.5), tau], axis=0)
-    w = jnp.arange(rho.shape[0]).reshape(-1, *([1] * (rho.ndim - 1)))
+    w = jnp.arange(rho.shape[0], dtype=rho.dtype).reshape(-1, *([1] * (rho.ndim - 1)))
     ok = w >= c * tau
     first = jnp.argmax(ok, axis=0)
     first = jnp.where(jnp.any(ok, axis=0), first, rho.shape[0] - 1)

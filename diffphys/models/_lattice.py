@@ -173,13 +173,14 @@ class Potts(AbstractLatticeModel):
 
     def energy(self, x: Spins) -> Float[Array, ""]:
         bonds = sum(
-            jnp.sum(self.J[a] * (x == jnp.roll(x, -1, axis=a))) for a in range(len(self.lattice))
+            jnp.sum(self.J[a] * (x == jnp.roll(x, -1, axis=a)).astype(self.J.dtype))
+            for a in range(len(self.lattice))
         )
         field = jnp.sum(jnp.take_along_axis(self.h, x[..., None].astype(jnp.int32), -1))
         return -bonds - field
 
     def local_energies(self, x: Spins) -> Energies:
-        onehot = (x[..., None] == jnp.arange(self.n_states)).astype(self.J.dtype)
+        onehot = (x[..., None] == jnp.arange(self.n_states, dtype=x.dtype)).astype(self.J.dtype)
         e = -self.h
         for a in range(len(self.lattice)):
             Ja = self.J[a][..., None]
@@ -187,12 +188,14 @@ class Potts(AbstractLatticeModel):
         return e
 
     def _site_energies_at(self, x: Spins, idx) -> Float[Array, " q"]:
-        vals = jnp.arange(self.n_states)
+        vals = jnp.arange(self.n_states, dtype=x.dtype)
         e = -self.h[idx]
         for a in range(len(self.lattice)):
             up = _neighbour(idx, a, 1, self.lattice)
             down = _neighbour(idx, a, -1, self.lattice)
-            e = e - self.J[(a, *idx)] * (vals == x[up]) - self.J[(a, *down)] * (vals == x[down])
+            dt = self.J.dtype
+            e = e - self.J[(a, *idx)] * (vals == x[up]).astype(dt)
+            e = e - self.J[(a, *down)] * (vals == x[down]).astype(dt)
         return e
 
     @property
@@ -204,7 +207,9 @@ class Potts(AbstractLatticeModel):
 
     def order_parameter(self, x: Spins) -> Float[Array, ""]:
         r"""$m = (q \max_v \rho_v - 1)/(q - 1)$, with $\rho_v$ the fraction of sites in state v."""
-        rho = jnp.mean((x.reshape(-1, 1) == jnp.arange(self.n_states)).astype(self.J.dtype), 0)
+        rho = jnp.mean(
+            (x.reshape(-1, 1) == jnp.arange(self.n_states, dtype=x.dtype)).astype(self.J.dtype), 0
+        )
         return (self.n_states * jnp.max(rho) - 1) / (self.n_states - 1)
 
 

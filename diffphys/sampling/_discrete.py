@@ -78,7 +78,7 @@ def _single_site(rule: str, beta: float, order: str) -> SamplingAlgorithm:
                 new = _heat_bath_choice(u[t], e, beta)
             de = e[new] - e[old]
             x = flat.at[i].set(model.index_value(new)).reshape(x.shape)
-            return x, energy + de, accepted + (new != old)
+            return x, energy + de, accepted + (new != old).astype(jnp.int32)
 
         x, energy, accepted = jax.lax.fori_loop(0, n, update, (state.x, state.energy, jnp.int32(0)))
         info = DiscreteInfo(accepted / n, energy)

@@ -26,7 +26,9 @@ class TemperingState(NamedTuple):
 class TemperingInfo(NamedTuple):
     base: Any
     swap_accepted: Float[Array, " R-1"]
-    """1 where the pair (k, k+1) swapped this step, 0 where it was refused, NaN if not tried."""
+    """1 where the pair (k, k+1) swapped this step, else 0."""
+    swap_tried: Float[Array, " R-1"]
+    """1 where a swap of the pair (k, k+1) was proposed this step, else 0."""
 
 
 def parallel_tempering(base: SamplingAlgorithm, betas) -> SamplingAlgorithm:
@@ -36,7 +38,7 @@ def parallel_tempering(base: SamplingAlgorithm, betas) -> SamplingAlgorithm:
     of neighbouring temperatures, alternating even and odd pairs (the deterministic even-odd
     scheme), accepted with probability min(1, exp((β_{k+1} - β_k)(E_{k+1} - E_k))). Base states
     must carry an `energy` field. Mean swap rates per pair are in `info.swap_accepted`
-    (average it over steps, ignoring NaN).
+    (`swap_rates(info)` turns the recorded infos into rates).
 
     **Arguments:**
 
@@ -80,12 +82,14 @@ def parallel_tempering(base: SamplingAlgorithm, betas) -> SamplingAlgorithm:
         src = jnp.where(up, pos + 1, jnp.where(down, pos - 1, pos))
         states = jax.tree.map(lambda a: a[src], states)
         new = TemperingState(states, betas, state.walker[src], 1 - state.parity)
-        rate = jnp.where(tried, swap.astype(log_ratio.dtype), jnp.nan)
-        return new, TemperingInfo(info, rate)
+        dt = log_ratio.dtype
+        return new, TemperingInfo(info, swap.astype(dt), tried.astype(dt))
 
     return SamplingAlgorithm(init, step)
 
 
-def swap_rates(info: TemperingInfo, axis: int = 0) -> Array:
-    """Mean acceptance per neighbouring pair from stacked `TemperingInfo.swap_accepted`."""
-    return jnp.nanmean(info.swap_accepted, axis=axis)
+def swap_rates(info: TemperingInfo) -> Array:
+    """Swap acceptance rate of each neighbouring pair, from (stacked or averaged) infos:
+    accepted / proposed, summed over every leading axis."""
+    axes = tuple(range(info.swap_accepted.ndim - 1))
+    return jnp.sum(info.swap_accepted, axis=axes) / jnp.sum(info.swap_tried, axis=axes)
