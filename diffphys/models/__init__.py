@@ -19,9 +19,15 @@ from ._diffusion_sampling import (
     reverse_sde_times,
 )
 from ._lattice import Ising, Potts, random_bond_couplings
+from ._sk import MAX_COUPLINGS, SK, PSpin, SKState, sk_metropolis
 from ._rbm import RBM, RBMInfo, RBMState, block_gibbs, independent_site_bias, sample_chains
 
 __all__ = [
+    "MAX_COUPLINGS",
+    "PSpin",
+    "SK",
+    "SKState",
+    "sk_metropolis",
     "EmpiricalScore",
     "GaussianMixtureScore",
     "GaussianScore",
