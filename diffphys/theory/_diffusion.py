@@ -47,7 +47,7 @@ def speciation_time_from_data(data) -> float:
     return float(0.5 * np.log(data_covariance_spectrum(data)[0]))
 
 
-def _gauss_hermite(n: int = 64):
+def _gauss_hermite(n: int = 160):
     z, w = np.polynomial.hermite_e.hermegauss(n)
     return z, w / np.sqrt(2 * np.pi)
 
