@@ -1,0 +1,149 @@
+r"""Two spherical SK systems with shared couplings, coupled non-reciprocally.
+
+The model of Garcia Lorenzana, Altieri, Biroli, Fruchart & Vitelli, "Nonreciprocal
+spin-glass transition and aging", PRL 135, 187402 (2025), arXiv 2408.17360: two identical
+spherical SK systems $s^1, s^2 \in \mathbb{R}^N$, $|s^a|^2 = N$, with the *same* symmetric
+couplings $J_{ij}\sim N(0, 1/N)$, coupled site by site with opposite signs,
+
+$$\dot s^1_i = \sum_j J_{ij} s^1_j - z_1(t) s^1_i + K_{12}\, s^2_i + \xi^1_i,\qquad
+  \dot s^2_i = \sum_j J_{ij} s^2_j - z_2(t) s^2_i + K_{21}\, s^1_i + \xi^2_i,$$
+
+$\langle \xi^a_i(t)\xi^b_j(t')\rangle = 2T\delta_{ab}\delta_{ij}\delta(t-t')$, one Lagrange
+multiplier $z_a$ per sphere. The PRL's antagonistic coupling is $K_{12} = +\alpha$,
+$K_{21} = -\alpha$. We add an optional reciprocal part $\kappa$: $K_{12} = \kappa + \alpha$,
+$K_{21} = \kappa - \alpha$ ($\kappa = 0$ is the PRL model). The 2x2 matrix K has eigenvalues
+$\pm\sqrt{\kappa^2 - \alpha^2}$: an exceptional point at $|\alpha| = |\kappa|$ separates a static
+regime ($|\alpha| < |\kappa|$) from one in which the slow modes rotate at
+$\omega_0 = \sqrt{\alpha^2 - \kappa^2}$ (the mechanism of Fruchart, Hanai, Littlewood & Vitelli,
+Nature 592, 363 (2021)). See `diffphys.theory.nonreciprocal_sk_dynamics` for the N -> inf
+dynamics.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._errors import ShapeError, check_positive
+from .._types import Array, Float, Key
+from ..sampling import SamplingAlgorithm
+from ._spherical import SphericalPSpin, project_to_sphere
+
+
+class NonreciprocalSK(eqx.Module):
+    r"""Two spherical SK systems sharing J, coupled by $K = [[0, \kappa+\alpha], [\kappa-\alpha,
+    0]]$ (Garcia Lorenzana et al. 2025; $\kappa = 0$ is their model).
+
+    The state is an array of shape (2, N): row a is system a. There is no energy whose gradient
+    gives the dynamics when $\alpha \ne 0$; `energies(x)` returns the two internal energies
+    $H(s^a) = -\sum_{i<j}J_{ij}s^a_i s^a_j$, and `energy(x)` their sum.
+
+    **Fields:**
+
+    - `couplings`: the shared symmetric N x N matrix J (variance 1/N, zero diagonal).
+    - `alpha`: antisymmetric (antagonistic) coupling.
+    - `kappa`: reciprocal inter-system coupling (0 in the PRL).
+    """
+
+    couplings: Float[Array, "n n"]
+    alpha: Float[Array, ""]
+    kappa: Float[Array, ""]
+
+    def __init__(self, couplings, alpha, kappa=0.0):
+        couplings = jnp.asarray(couplings)
+        if couplings.ndim != 2 or couplings.shape[0] != couplings.shape[1]:
+            raise ShapeError(
+                f"NonreciprocalSK needs a square coupling matrix, got shape {couplings.shape}. "
+                f"Use NonreciprocalSK.sample(key, n, alpha)."
+            )
+        self.couplings = couplings
+        self.alpha = jnp.asarray(alpha, couplings.dtype)
+        self.kappa = jnp.asarray(kappa, couplings.dtype)
+
+    @classmethod
+    def sample(
+        cls, key: Key, n: int, alpha: float, kappa: float = 0.0, *, dtype=jnp.float32
+    ) -> NonreciprocalSK:
+        """Draw the shared couplings J_ij ~ N(0, 1/N) (as `SphericalPSpin.sample(key, n, 2)`)."""
+        return cls(SphericalPSpin.sample(key, n, 2, dtype=dtype).couplings, alpha, kappa)
+
+    @property
+    def n(self) -> int:
+        return int(self.couplings.shape[0])
+
+    def coupling_matrix(self) -> Float[Array, "2 2"]:
+        """K = [[0, kappa + alpha], [kappa - alpha, 0]]."""
+        zero = jnp.zeros((), self.couplings.dtype)
+        return jnp.stack(
+            [
+                jnp.stack([zero, self.kappa + self.alpha]),
+                jnp.stack([self.kappa - self.alpha, zero]),
+            ]
+        )
+
+    def check_state(self, x) -> None:
+        if not hasattr(x, "shape") or tuple(x.shape) != (2, self.n):
+            got = getattr(x, "shape", type(x).__name__)
+            raise ShapeError(
+                f"NonreciprocalSK expects a state of shape (2, {self.n}) (one row per system), "
+                f"got {got}."
+            )
+
+    def random_state(self, *, key: Key) -> Float[Array, "2 n"]:
+        """Two independent uniform points of the sphere (a quench from T = inf)."""
+        x = jax.random.normal(key, (2, self.n), self.couplings.dtype)
+        return jax.vmap(project_to_sphere)(x)
+
+    def drift(self, x: Float[Array, "2 n"]) -> Float[Array, "2 n"]:
+        """Deterministic force without the Lagrange term: $J s^a + \\sum_b K_{ab} s^b$."""
+        return x @ self.couplings + self.coupling_matrix() @ x
+
+    def energies(self, x: Float[Array, "2 n"]) -> Float[Array, " 2"]:
+        return -0.5 * jnp.sum(x * (x @ self.couplings), axis=-1)
+
+    def energy(self, x: Float[Array, "2 n"]) -> Float[Array, ""]:
+        return jnp.sum(self.energies(x))
+
+
+class NonreciprocalState(NamedTuple):
+    x: Float[Array, "2 n"]
+
+
+class NonreciprocalInfo(NamedTuple):
+    energies: Float[Array, " 2"]
+
+
+def nonreciprocal_langevin(beta: float = 1.0, dt: float = 0.02) -> SamplingAlgorithm:
+    r"""Euler–Maruyama step of the coupled dynamics, then each system projected onto its sphere.
+
+    $s^a \leftarrow P_a[s^a + dt\,(J s^a + \sum_b K_{ab}s^b) + \sqrt{2T dt}\,\xi^a]$, the
+    projection $P_a$ enforcing $|s^a|^2 = N$ (the Lagrange multipliers $z_a$) to O(dt).
+    `info.energies` are the two internal energies before the step.
+
+    **Arguments:**
+
+    - `beta`: inverse temperature (overridable per step); `dt`: time step.
+    """
+    check_positive("beta", beta)
+    check_positive("dt", dt)
+
+    def init(x, model) -> NonreciprocalState:
+        model.check_state(x)
+        return NonreciprocalState(jax.vmap(project_to_sphere)(jnp.asarray(x, model.couplings.dtype)))
+
+    def step(key, state: NonreciprocalState, model, beta=beta, dt=dt):
+        x = state.x
+        jx = x @ model.couplings
+        energies = -0.5 * jnp.sum(x * jx, axis=-1)
+        force = jx + model.coupling_matrix() @ x
+        dtype = x.dtype
+        dt = jnp.asarray(dt, dtype)
+        temp = 1.0 / jnp.asarray(beta, dtype)
+        noise = jax.random.normal(key, x.shape, dtype)
+        x_new = jax.vmap(project_to_sphere)(x + dt * force + jnp.sqrt(2.0 * dt * temp) * noise)
+        return NonreciprocalState(x_new), NonreciprocalInfo(energies)
+
+    return SamplingAlgorithm(init, step)
