@@ -19,6 +19,7 @@ from ._diffusion_sampling import (
     reverse_sde_times,
 )
 from ._lattice import Ising, Potts, random_bond_couplings
+from ._ising_fast import IsingCheckerboardState, ising_checkerboard_metropolis
 from ._sk import MAX_COUPLINGS, SK, PSpin, SKState, sk_metropolis
 from ._rbm import RBM, RBMInfo, RBMState, block_gibbs, independent_site_bias, sample_chains
 
@@ -45,6 +46,8 @@ __all__ = [
     "AbstractLatticeModel",
     "AbstractModel",
     "Ising",
+    "IsingCheckerboardState",
+    "ising_checkerboard_metropolis",
     "Potts",
     "RBM",
     "RBMInfo",
