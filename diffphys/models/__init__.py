@@ -19,11 +19,33 @@ from ._diffusion_sampling import (
     reverse_sde_times,
 )
 from ._lattice import Ising, Potts, random_bond_couplings
+from ._nonreciprocal import (
+    NonreciprocalInfo,
+    NonreciprocalSK,
+    NonreciprocalState,
+    nonreciprocal_langevin,
+)
+from ._spherical import (
+    SphericalLangevinInfo,
+    SphericalLangevinState,
+    SphericalPSpin,
+    project_to_sphere,
+    spherical_langevin,
+)
 from ._ising_fast import IsingCheckerboardState, ising_checkerboard_metropolis
 from ._sk import MAX_COUPLINGS, SK, PSpin, SKState, sk_metropolis
 from ._rbm import RBM, RBMInfo, RBMState, block_gibbs, independent_site_bias, sample_chains
 
 __all__ = [
+    "NonreciprocalInfo",
+    "NonreciprocalSK",
+    "NonreciprocalState",
+    "nonreciprocal_langevin",
+    "SphericalLangevinInfo",
+    "SphericalLangevinState",
+    "SphericalPSpin",
+    "project_to_sphere",
+    "spherical_langevin",
     "MAX_COUPLINGS",
     "PSpin",
     "SK",

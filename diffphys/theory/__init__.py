@@ -1,5 +1,22 @@
 """Analytic and self-consistent solutions: exact formulas, replica and DMFT equations."""
 
+from ._dmft import (
+    DMFTSolution,
+    SphericalSKExact,
+    cugliandolo_kurchan,
+    dynamical_temperature,
+    spherical_sk_equilibrium_energy,
+    spherical_sk_exact,
+    two_time,
+)
+from ._dmft_nonreciprocal import (
+    NonreciprocalDynamics,
+    exceptional_point,
+    nonreciprocal_sk_dynamics,
+    oscillation_frequency,
+    semicircle_quadrature,
+    sk_aging_correlation,
+)
 from ._ising import T_C as ISING_2D_TC
 from ._ising import onsager_energy, onsager_free_energy, yang_magnetization
 from ._sk import (
@@ -20,6 +37,19 @@ from ._sk import (
 )
 
 __all__ = [
+    "DMFTSolution",
+    "SphericalSKExact",
+    "cugliandolo_kurchan",
+    "dynamical_temperature",
+    "spherical_sk_equilibrium_energy",
+    "spherical_sk_exact",
+    "two_time",
+    "NonreciprocalDynamics",
+    "exceptional_point",
+    "nonreciprocal_sk_dynamics",
+    "oscillation_frequency",
+    "semicircle_quadrature",
+    "sk_aging_correlation",
     "ISING_2D_TC",
     "onsager_energy",
     "onsager_free_energy",
