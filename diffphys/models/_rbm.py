@@ -263,6 +263,7 @@ class RBM(AbstractModel):
             digits = (i[:, None] // powers) % q
             return jax.vmap(neg_f)(vals[digits])
 
+        chunk = min(chunk, total)
         n_chunks = -(-total // chunk)
         pad = n_chunks * chunk - total
         idx = jnp.concatenate([idx, jnp.zeros(pad, jnp.int32)]).reshape(n_chunks, chunk)
