@@ -2,9 +2,19 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import data, ensemble, exact, io, models, observables, sampling
+from . import data, ensemble, exact, io, models, observables, sampling, theory, training
 from ._errors import ConfigError, DiffphysError, Interrupted, ShapeError, UnknownExperimentError
 from ._loop import log_times
+
+
+def __getattr__(name):
+    # experiments pull in xarray and matplotlib: imported on first use only
+    if name == "experiments":
+        import importlib
+
+        return importlib.import_module(".experiments", __name__)
+    raise AttributeError(f"module 'diffphys' has no attribute {name!r}")
+
 
 try:
     __version__ = version("diffphys")
@@ -21,9 +31,12 @@ __all__ = [
     "data",
     "ensemble",
     "exact",
+    "experiments",
     "io",
     "log_times",
     "models",
     "observables",
     "sampling",
+    "theory",
+    "training",
 ]
