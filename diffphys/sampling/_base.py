@@ -8,7 +8,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._errors import check_positive
 from .._loop import record_times, scan_steps
+
+_POSITIVE = ("beta", "betas", "dt", "T")
 
 
 class SamplingAlgorithm(NamedTuple):
@@ -58,6 +61,9 @@ def run(
     """
     times = record_times(n_steps, every, record_at)
     schedule = {} if schedule is None else {k: jnp.asarray(v) for k, v in schedule.items()}
+    for name, value in {**overrides, **schedule}.items():
+        if name in _POSITIVE:
+            check_positive(name, value)
     for name, values in schedule.items():
         if values.shape[:1] != (n_steps,):
             raise ValueError(
