@@ -19,6 +19,7 @@ with s; nothing larger is ever built.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -93,17 +94,7 @@ class SphericalPSpin(AbstractModel):
             upper = jnp.triu(g, k=1)
             j = (upper + upper.T) * jnp.asarray(std, dtype)
             return cls(j, 2)
-        g = jax.random.normal(key, (n, n, n), dtype)
-        # The mean over the 6 index permutations of iid N(0,1) has variance 1/6.
-        sym = sum(jnp.transpose(g, perm) for perm in _PERMS3) / jnp.asarray(6.0, dtype)
-        i = jnp.arange(n)
-        distinct = (
-            (i[:, None, None] != i[None, :, None])
-            & (i[:, None, None] != i[None, None, :])
-            & (i[None, :, None] != i[None, None, :])
-        )
-        scale = jnp.asarray(std * math.sqrt(6.0), dtype)
-        return cls(jnp.where(distinct, sym * scale, jnp.zeros((), dtype)), 3)
+        return cls(_symmetric_3tensor(key, n, jnp.dtype(dtype), std * math.sqrt(6.0)), 3)
 
     @property
     def n(self) -> int:
@@ -138,6 +129,21 @@ class SphericalPSpin(AbstractModel):
 
 
 _PERMS3 = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _symmetric_3tensor(key, n, dtype, scale):
+    """scale * (mean of the 6 index permutations of an iid N(0,1) tensor), zero on coinciding
+    indices; the permutation mean has variance 1/6."""
+    g = jax.random.normal(key, (n, n, n), dtype)
+    sym = sum(jnp.transpose(g, perm) for perm in _PERMS3) / jnp.asarray(6.0, dtype)
+    i = jnp.arange(n)
+    distinct = (
+        (i[:, None, None] != i[None, :, None])
+        & (i[:, None, None] != i[None, None, :])
+        & (i[None, :, None] != i[None, None, :])
+    )
+    return jnp.where(distinct, sym * jnp.asarray(scale, dtype), jnp.zeros((), dtype))
 
 
 class SphericalLangevinState(NamedTuple):
