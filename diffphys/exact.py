@@ -115,4 +115,15 @@ __all__ = [
     "enumerate_averages",
     "log_partition",
     "probabilities",
+    "MAX_ROW_SITES",
+    "ising_critical_coupling",
+    "ising_transfer_log_partition",
+    "ising_transfer_log_z",
 ]
+
+from ._transfer import (  # noqa: E402 (the transfer matrix lives in its own module)
+    MAX_ROW_SITES,
+    ising_critical_coupling,
+    ising_transfer_log_partition,
+    ising_transfer_log_z,
+)

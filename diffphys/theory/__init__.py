@@ -19,6 +19,17 @@ from ._dmft_nonreciprocal import (
 )
 from ._ising import T_C as ISING_2D_TC
 from ._ising import onsager_energy, onsager_free_energy, yang_magnetization
+from ._fisher import (
+    FisherGeometry,
+    TorusFisherGeometry,
+    curvature_invariants,
+    fisher_geometry,
+    fisher_metric,
+    ising_torus_fisher_geometry,
+    scalar_curvature,
+    scalar_curvature_from_cumulants,
+    third_cumulants,
+)
 from ._sk import (
     SK_FINITE_SIZE_EXPONENT,
     SK_GROUND_STATE_ENERGY,
@@ -68,4 +79,13 @@ __all__ = [
     "sk_rs_free_energy",
     "sk_rs_ground_state_energy",
     "sk_rs_overlap",
+    "FisherGeometry",
+    "TorusFisherGeometry",
+    "curvature_invariants",
+    "fisher_geometry",
+    "fisher_metric",
+    "ising_torus_fisher_geometry",
+    "scalar_curvature",
+    "scalar_curvature_from_cumulants",
+    "third_cumulants",
 ]
