@@ -97,8 +97,13 @@ def test_p3_dmft_matches_simulation(key):
         alg = models.spherical_langevin(beta=1.0 / T, dt=dt)
         state = alg.init(model.random_state(key=k_x), model)
         _, tr = sampling.run(
-            k_run, alg, state, model, int(rec[-1]),
-            record=lambda s: (s.x, model.energy(s.x) / n), record_at=rec,
+            k_run,
+            alg,
+            state,
+            model,
+            int(rec[-1]),
+            record=lambda s: (s.x, model.energy(s.x) / n),
+            record_at=rec,
         )
         return tr["record"]
 

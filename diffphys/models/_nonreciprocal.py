@@ -11,12 +11,13 @@ $$\dot s^1_i = \sum_j J_{ij} s^1_j - z_1(t) s^1_i + K_{12}\, s^2_i + \xi^1_i,\qq
 $\langle \xi^a_i(t)\xi^b_j(t')\rangle = 2T\delta_{ab}\delta_{ij}\delta(t-t')$, one Lagrange
 multiplier $z_a$ per sphere. The PRL's antagonistic coupling is $K_{12} = +\alpha$,
 $K_{21} = -\alpha$. We add an optional reciprocal part $\kappa$: $K_{12} = \kappa + \alpha$,
-$K_{21} = \kappa - \alpha$ ($\kappa = 0$ is the PRL model). The 2x2 matrix K has eigenvalues
-$\pm\sqrt{\kappa^2 - \alpha^2}$: an exceptional point at $|\alpha| = |\kappa|$ separates a static
-regime ($|\alpha| < |\kappa|$) from one in which the slow modes rotate at
-$\omega_0 = \sqrt{\alpha^2 - \kappa^2}$ (the mechanism of Fruchart, Hanai, Littlewood & Vitelli,
-Nature 592, 363 (2021)). See `diffphys.theory.nonreciprocal_sk_dynamics` for the N -> inf
-dynamics.
+$K_{21} = \kappa - \alpha$ ($\kappa = 0$ is the PRL model; $\kappa \ne 0$ is our extension,
+not taken from the papers). The bare matrix K has eigenvalues $\pm\sqrt{\kappa^2 -
+\alpha^2}$ with an exceptional point at $|\alpha| = |\kappa|$ (the mechanism of Fruchart,
+Hanai, Littlewood & Vitelli, Nature 592, 363 (2021)); with the dynamical Lagrange multipliers
+the relevant one-mode generator is $-\mathrm{diag}(z_1, z_2) + K$, whose exceptional point
+sits elsewhere (see `diffphys.theory.exceptional_discriminant` and
+`diffphys.theory.nonreciprocal_sk_dynamics` for the exact N -> inf dynamics).
 """
 
 from __future__ import annotations
@@ -132,7 +133,9 @@ def nonreciprocal_langevin(beta: float = 1.0, dt: float = 0.02) -> SamplingAlgor
 
     def init(x, model) -> NonreciprocalState:
         model.check_state(x)
-        return NonreciprocalState(jax.vmap(project_to_sphere)(jnp.asarray(x, model.couplings.dtype)))
+        return NonreciprocalState(
+            jax.vmap(project_to_sphere)(jnp.asarray(x, model.couplings.dtype))
+        )
 
     def step(key, state: NonreciprocalState, model, beta=beta, dt=dt):
         x = state.x

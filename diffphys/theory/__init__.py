@@ -11,6 +11,7 @@ from ._dmft import (
 )
 from ._dmft_nonreciprocal import (
     NonreciprocalDynamics,
+    exceptional_discriminant,
     exceptional_point,
     nonreciprocal_sk_dynamics,
     oscillation_frequency,
@@ -56,6 +57,7 @@ __all__ = [
     "spherical_sk_exact",
     "two_time",
     "NonreciprocalDynamics",
+    "exceptional_discriminant",
     "exceptional_point",
     "nonreciprocal_sk_dynamics",
     "oscillation_frequency",

@@ -48,6 +48,20 @@ def oscillation_frequency(alpha, kappa=0.0) -> np.ndarray:
     return np.sqrt(np.maximum(a**2 - float(kappa) ** 2, 0.0))
 
 
+def exceptional_discriminant(z1, z2, alpha, kappa=0.0) -> np.ndarray:
+    r"""Discriminant of the self-consistent one-mode generator $-\mathrm{diag}(z_1, z_2) + K$.
+
+    Its eigenvalues are $-(z_1+z_2)/2 \pm \sqrt{D}$ with $D = ((z_1-z_2)/2)^2 + \kappa^2 -
+    \alpha^2$: real (static relaxation) for $D > 0$, a complex pair rotating at
+    $\omega = \sqrt{-D}$ (oscillating) for $D < 0$, and an exceptional point at $D = 0$. The
+    Lagrange multipliers are dynamical ($z_1 - z_2 \simeq 2\alpha\, s^1\cdot s^2/N$), so the
+    transition sits at $D = 0$ of the *self-consistent* $z_a$, not at the bare $|\alpha| =
+    |\kappa|$; for $\kappa = 0$, $z_1 = z_2$ and the dynamics oscillates at $\omega = \alpha$.
+    """
+    z1, z2 = np.asarray(z1, np.float64), np.asarray(z2, np.float64)
+    return ((z1 - z2) / 2) ** 2 + float(kappa) ** 2 - np.asarray(alpha, np.float64) ** 2
+
+
 def semicircle_quadrature(n: int) -> tuple[np.ndarray, np.ndarray]:
     r"""Nodes and weights of the n-point Gauss rule for $\rho(\lambda) = \sqrt{4-\lambda^2}/(2\pi)$:
     $\lambda_k = 2\cos(k\pi/(n+1))$, $w_k = \frac{2}{n+1}\sin^2(k\pi/(n+1))$ (exact for
@@ -208,4 +222,3 @@ def sk_aging_correlation(t, t_w, T: float) -> np.ndarray:
     $t - t_w \gg 1$; times $\cos\alpha(t-t_w)$ it is the PRL's Eq. (7)."""
     t, t_w = np.asarray(t, float), np.asarray(t_w, float)
     return (1.0 - T) * (2.0 * np.sqrt(t * t_w) / (t + t_w)) ** 1.5
-
