@@ -204,7 +204,7 @@ def hopfield_runs():
             return m[0]
 
         keys = jax.random.split(jax.random.key(1234), 8)
-        out[alpha] = np.asarray(diffphys.ensemble.run(one, keys))
+        out[alpha] = np.asarray(diffphys.ensemble.run(one, keys, chunk_size=1))
     return out
 
 

@@ -18,7 +18,25 @@ from ._diffusion_sampling import (
     reverse_sde_step,
     reverse_sde_times,
 )
+from ._hopfield import (
+    AbstractAssociativeMemory,
+    DenseAssociativeMemory,
+    DilutedHopfield,
+    ExponentialLossMemory,
+    ExponentialMemory,
+    Hopfield,
+    MemoryInfo,
+    MemoryState,
+    ModernHopfield,
+    corrupt,
+    overlap_heat_bath,
+    overlap_metropolis,
+    random_patterns,
+    retrieve,
+    zero_temperature,
+)
 from ._lattice import Ising, Potts, random_bond_couplings
+from ._ising_fast import IsingCheckerboardState, ising_checkerboard_metropolis
 from ._nonreciprocal import (
     NonreciprocalInfo,
     NonreciprocalSK,
@@ -32,9 +50,17 @@ from ._spherical import (
     project_to_sphere,
     spherical_langevin,
 )
-from ._ising_fast import IsingCheckerboardState, ising_checkerboard_metropolis
 from ._sk import MAX_COUPLINGS, SK, PSpin, SKState, sk_metropolis
 from ._rbm import RBM, RBMInfo, RBMState, block_gibbs, independent_site_bias, sample_chains
+from ._entropy_production import (
+    ActiveOUParticles,
+    LinearOU,
+    entropy_production_rate,
+    linear_entropy_production,
+    lyapunov_covariance,
+    simulate,
+)
+from ._kde import GaussianKDE
 
 __all__ = [
     "NonreciprocalInfo",
@@ -51,6 +77,28 @@ __all__ = [
     "SK",
     "SKState",
     "sk_metropolis",
+    "ActiveOUParticles",
+    "LinearOU",
+    "entropy_production_rate",
+    "linear_entropy_production",
+    "lyapunov_covariance",
+    "simulate",
+    "GaussianKDE",
+    "AbstractAssociativeMemory",
+    "DenseAssociativeMemory",
+    "DilutedHopfield",
+    "ExponentialLossMemory",
+    "ExponentialMemory",
+    "Hopfield",
+    "MemoryInfo",
+    "MemoryState",
+    "ModernHopfield",
+    "corrupt",
+    "overlap_heat_bath",
+    "overlap_metropolis",
+    "random_patterns",
+    "retrieve",
+    "zero_temperature",
     "EmpiricalScore",
     "GaussianMixtureScore",
     "GaussianScore",

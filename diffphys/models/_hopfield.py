@@ -524,8 +524,7 @@ def _init(x, model) -> MemoryState:
     return MemoryState(x, m, model.energy_from_overlaps(m))
 
 
-def _flip(state: MemoryState, model, i, flip, de):
-    col = model.patterns[:, i]
+def _flip(state: MemoryState, model, i, flip, de, col):
     s_i = state.x[i].astype(state.m.dtype)
     m = state.m + jnp.where(flip, -2.0 * s_i / model.n, 0.0) * col
     x = state.x.at[i].set(jnp.where(flip, -state.x[i], state.x[i]))
@@ -560,14 +559,17 @@ def zero_temperature(*, mode: str = "async") -> SamplingAlgorithm:
             new = MemoryState(x, m, model.energy_from_overlaps(m))
             return new, MemoryInfo(jnp.mean(flip.astype(m.dtype)), new.energy)
         order = jax.random.permutation(key, n)
+        # one transposed copy per sweep: each site then reads a contiguous row, not a strided
+        # column (the gathers dominate the cost of the O(P) updates otherwise)
+        cols = model.patterns.T
 
         def body(t, carry):
             st, count = carry
             i = order[t]
-            col = model.patterns[:, i]
+            col = cols[i]
             s_i = st.x[i].astype(st.m.dtype)
             flip = model.scaled_flip_delta(st.m, col, s_i) < 0
-            st = _flip(st, model, i, flip, jnp.zeros_like(st.energy))
+            st = _flip(st, model, i, flip, jnp.zeros_like(st.energy), col)
             return st, count + flip.astype(jnp.int32)
 
         st, count = jax.lax.fori_loop(0, n, body, (state, jnp.int32(0)))
@@ -618,18 +620,19 @@ def _mc(rule: str, beta) -> SamplingAlgorithm:
         k_site, k_u = jax.random.split(key)
         sites = sweep_sites(k_site, n, "random")
         u = jax.random.uniform(k_u, (n,), dtype=state.m.dtype)
+        cols = model.patterns.T  # contiguous rows for the per-site reads (see zero_temperature)
 
         def body(t, carry):
             st, count = carry
             i = sites[t]
-            col = model.patterns[:, i]
+            col = cols[i]
             s_i = st.x[i].astype(st.m.dtype)
             de = model.flip_delta(st.m, col, s_i)
             if rule == "metropolis":
                 flip = u[t] < jnp.exp(-beta * de)
             else:
                 flip = u[t] < jax.nn.sigmoid(-beta * de)
-            st = _flip(st, model, i, flip, de)
+            st = _flip(st, model, i, flip, de, col)
             return st, count + flip.astype(jnp.int32)
 
         st, count = jax.lax.fori_loop(0, n, body, (state, jnp.int32(0)))
