@@ -202,6 +202,8 @@ def _figure(ds: xr.Dataset):
     ax.plot(N, ds["found_twice"], "o-", label="both PT runs agree")
     ax.plot(N, ds["min_swap_rate"], "s-", label="min PT swap rate")
     ax.set(xscale="log", xlabel="N", ylim=(0, 1.05), title="search reliability")
+    ax.set_xticks(N, [str(n) for n in N])
+    ax.minorticks_off()
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
