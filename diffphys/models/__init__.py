@@ -52,6 +52,7 @@ from ._spherical import (
 )
 from ._sk import MAX_COUPLINGS, SK, PSpin, SKState, sk_metropolis
 from ._rbm import RBM, RBMInfo, RBMState, block_gibbs, independent_site_bias, sample_chains
+from ._spherical_bm import SphericalBM
 from ._entropy_production import (
     ActiveOUParticles,
     LinearOU,
@@ -125,5 +126,6 @@ __all__ = [
     "block_gibbs",
     "independent_site_bias",
     "sample_chains",
+    "SphericalBM",
     "random_bond_couplings",
 ]
