@@ -1,0 +1,215 @@
+"""`spherical-aging`: C(t, t_w) and e(t) of spherical SK (p = 2) and 3-spin Langevin dynamics
+after a quench, next to the DMFT solution (exact for p = 2, Cugliandolo–Kurchan for p = 3)."""
+
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+from .. import models, sampling, theory
+from ._core import RunContext, experiment
+
+DEFAULTS = {
+    "p": [2, 3],
+    "T_p2": 0.5,
+    "T_p3": 0.5,
+    "N_p2": 2000,
+    "N_p3": 256,
+    "n_samples_p2": 4,
+    "n_samples_p3": 2,
+    "t_max_p2": 200.0,
+    "t_max_p3": 60.0,
+    "t_w": [2.0, 8.0, 32.0],
+    "n_times": 40,
+    "dt": 0.05,
+    "dmft_dt_p3": 0.1,
+}
+
+
+def _time_grid(t_max: float, t_w, n_times: int, dt: float) -> np.ndarray:
+    """Record step counts: log-spaced up to t_max, plus every waiting time."""
+    t = np.geomspace(2 * dt, t_max, n_times)
+    steps = np.round(np.concatenate([t, np.asarray(t_w, float)]) / dt).astype(np.int64)
+    return np.unique(steps[(steps > 0) & (steps <= round(t_max / dt))])
+
+
+def simulate(key, p: int, n: int, T: float, dt: float, steps: np.ndarray, n_samples: int):
+    """Per-sample trajectories s(t) at `steps` and energies per spin (quench from T = inf)."""
+
+    def one(k):
+        k_j, k_x, k_run = jax.random.split(k, 3)
+        model = models.SphericalPSpin.sample(k_j, n, p)
+        alg = models.spherical_langevin(beta=1.0 / T, dt=dt)
+        state = alg.init(model.random_state(key=k_x), model)
+        _, tr = sampling.run(
+            k_run,
+            alg,
+            state,
+            model,
+            int(steps[-1]),
+            record=lambda s: (s.x, model.energy(s.x) / n),
+            record_at=steps,
+        )
+        return tr["record"]
+
+    keys = jax.random.split(key, n_samples)
+    # p = 3: lax.map, since a vmapped N^3 contraction is a slow batched matmul on CPU.
+    x, e = jax.jit(jax.vmap(one) if p == 2 else (lambda ks: jax.lax.map(one, ks)))(keys)
+    x = np.asarray(x)
+    corr = np.einsum("sin,sjn->sij", x, x) / n  # C(t_i, t_j) per sample
+    return {"C": corr, "energy": np.asarray(e)}
+
+
+def dmft(p: int, T: float, t_max: float, dt: float):
+    if p == 2:
+        sol = theory.spherical_sk_exact(T, t_max, 0.02)
+        return sol.correlation, sol.t, sol.energy
+    sol = theory.cugliandolo_kurchan(p, T, t_max, dt)
+    return (lambda t, tw: theory.two_time(sol, tw, t)[0]), sol.t, sol.energy
+
+
+@experiment(
+    "spherical-aging",
+    defaults=DEFAULTS,
+    summary=lambda ds: _summary(ds),
+    figure=lambda ds: _figure(ds),
+)
+def spherical_aging(ctx: RunContext, cfg: dict):
+    """Aging of spherical SK and 3-spin Langevin dynamics vs DMFT (exact p = 2, CK p = 3)."""
+    t_w = np.asarray(cfg["t_w"], float)
+    dt = cfg["dt"]
+    ps = [int(p) for p in cfg["p"]]
+    t_max_all = max(cfg[f"t_max_p{p}"] for p in ps)
+    steps_all = _time_grid(t_max_all, t_w, cfg["n_times"], dt)
+    t_all = steps_all * dt
+    shape = (len(ps), len(t_w), len(t_all))
+    corr, corr_err, corr_th = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    energy, energy_err, energy_th = (np.full((len(ps), len(t_all)), np.nan) for _ in range(3))
+    for ip, p in enumerate(ps):
+        T, n, t_max = cfg[f"T_p{p}"], cfg[f"N_p{p}"], cfg[f"t_max_p{p}"]
+        keep = t_all <= t_max + 1e-9
+        steps = steps_all[keep]
+        out = ctx.task(
+            f"simulate-p={p}",
+            lambda p=p, T=T, n=n, steps=steps: simulate(
+                ctx.key("p", p), p, n, T, dt, steps, cfg[f"n_samples_p{p}"]
+            ),
+        )
+        th = ctx.task(
+            f"dmft-p={p}",
+            lambda p=p, T=T, t_max=t_max, steps=steps: _theory_on_grid(
+                p, T, t_max, cfg["dmft_dt_p3"], steps * dt, t_w
+            ),
+        )
+        t = steps * dt
+        idx_w = [int(np.argmin(np.abs(t - w))) for w in t_w]
+        n_s = out["C"].shape[0]
+        for iw, i in enumerate(idx_w):
+            later = t >= t[i]
+            c = out["C"][:, i, :][:, later]
+            corr[ip, iw, np.nonzero(keep)[0][later]] = c.mean(0)
+            corr_err[ip, iw, np.nonzero(keep)[0][later]] = c.std(0, ddof=1) / np.sqrt(n_s)
+        corr_th[ip][:, keep] = th["C"]
+        energy[ip, keep] = out["energy"].mean(0)
+        energy_err[ip, keep] = out["energy"].std(0, ddof=1) / np.sqrt(n_s)
+        energy_th[ip, keep] = th["energy"]
+    coords = {"p": ps, "t_w": t_w, "t": t_all}
+    return xr.Dataset(
+        {
+            "correlation": (("p", "t_w", "t"), corr),
+            "correlation_error": (("p", "t_w", "t"), corr_err),
+            "correlation_theory": (("p", "t_w", "t"), corr_th),
+            "energy": (("p", "t"), energy),
+            "energy_error": (("p", "t"), energy_err),
+            "energy_theory": (("p", "t"), energy_th),
+            "temperature": (("p",), np.array([cfg[f"T_p{p}"] for p in ps])),
+            "n_spins": (("p",), np.array([cfg[f"N_p{p}"] for p in ps])),
+        },
+        coords=coords,
+        attrs={
+            "description": "C(t, t_w) = s(t).s(t_w)/N (NaN for t < t_w) and energy per spin "
+            "after a quench from T = inf; theory: exact p = 2 (Cugliandolo-Dean), "
+            "Cugliandolo-Kurchan DMFT for p = 3."
+        },
+    )
+
+
+def _theory_on_grid(p, T, t_max, dmft_dt, t, t_w):
+    corr_fn, t_th, e_th = dmft(p, T, t_max, dmft_dt)
+    C = np.full((len(t_w), len(t)), np.nan)
+    for iw, w in enumerate(t_w):
+        later = t >= w - 1e-9
+        if later.any():
+            C[iw, later] = corr_fn(np.maximum(t[later], w), w)
+    return {"C": C, "energy": np.interp(t, t_th, e_th)}
+
+
+def _summary(ds) -> dict:
+    out = {}
+    for p in ds["p"].values:
+        d = ds.sel(p=p)
+        diff = np.abs(d["correlation"] - d["correlation_theory"]).values
+        ok = np.isfinite(diff)
+        last = np.nonzero(np.isfinite(d["energy"].values))[0][-1]
+        out[f"p{p}"] = {
+            "T": float(d["temperature"]),
+            "N": int(d["n_spins"]),
+            "max_abs_correlation_deviation": float(diff[ok].max()),
+            "median_abs_correlation_deviation": float(np.median(diff[ok])),
+            "final_time": float(d["t"].values[last]),
+            "final_energy": float(d["energy"].values[last]),
+            "final_energy_error": float(d["energy_error"].values[last]),
+            "final_energy_theory": float(d["energy_theory"].values[last]),
+        }
+    if 2 in ds["p"].values:
+        T = float(ds["temperature"].sel(p=2))
+        out["p2"]["equilibrium_energy_KTJ"] = float(theory.spherical_sk_equilibrium_energy(T))
+    return out
+
+
+def _figure(ds):
+    ps = list(ds["p"].values)
+    fig, axes = plt.subplots(2, len(ps), figsize=(5.5 * len(ps), 8), squeeze=False)
+    for j, p in enumerate(ps):
+        d = ds.sel(p=p)
+        ax = axes[0, j]
+        for iw, w in enumerate(d["t_w"].values):
+            c, e, th = (
+                d[v].isel(t_w=iw).values
+                for v in ("correlation", "correlation_error", "correlation_theory")
+            )
+            lag = d["t"].values - w
+            ok = np.isfinite(c) & (lag > 0)
+            col = f"C{iw}"
+            ax.errorbar(lag[ok], c[ok], e[ok], fmt="o", ms=3, color=col, label=f"sim $t_w$={w:g}")
+            ok_th = np.isfinite(th) & (lag > 0)
+            ax.plot(lag[ok_th], th[ok_th], "-", color=col, lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("$t - t_w$")
+        ax.set_ylabel("$C(t, t_w)$")
+        ax.set_title(f"p={p}, T={float(d['temperature']):g}, N={int(d['n_spins'])} (lines: DMFT)")
+        ax.legend(fontsize=8)
+        ax = axes[1, j]
+        ok = np.isfinite(d["energy"].values)
+        ax.errorbar(
+            d["t"].values[ok],
+            d["energy"].values[ok],
+            d["energy_error"].values[ok],
+            fmt="o",
+            ms=3,
+            label="simulation",
+        )
+        ax.plot(d["t"].values[ok], d["energy_theory"].values[ok], "k-", lw=1, label="DMFT")
+        if p == 2:
+            ax.axhline(
+                float(theory.spherical_sk_equilibrium_energy(float(d["temperature"]))),
+                color="gray",
+                ls="--",
+                label="equilibrium $-1+T/2$",
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("t")
+        ax.set_ylabel("energy per spin")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
