@@ -24,6 +24,7 @@ $\Gamma(t) = F(2t) + 2T\int_0^t \Gamma(s) F(2t-2s)\,ds$ (Cugliandolo & Dean, J. 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -91,8 +92,8 @@ def _row_derivatives(C, R, i, h, T, p):
     fpp = 0.5 * p * (p - 1) * c_row ** (p - 2)
     a = jnp.where(below, fpp * r_row, jnp.zeros((), dtype))
     fp = jnp.where(below, fp, jnp.zeros((), dtype))
-    half = jnp.asarray(0.5 * h, dtype)
     hh = jnp.asarray(h, dtype)
+    half = 0.5 * hh
     w = jnp.where(below, hh, jnp.zeros((), dtype))
     w = w.at[0].add(-half).at[i].add(-half)  # trapezoid on [0, t_i] (all zero when i = 0)
     z = T + p * jnp.sum(w * fp * r_row)
@@ -156,38 +157,37 @@ def cugliandolo_kurchan(
     return DMFTSolution(t, C, np.tril(R), z, (T - z) / p)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
 def _ck_solve(p, T, h, n, dtype):
-    @jax.jit
-    def solve():
-        C = jnp.zeros((n, n), dtype).at[0, 0].set(1.0)
-        R = jnp.zeros((n, n), dtype).at[0, 0].set(1.0)
-        z = jnp.zeros((n,), dtype)
-        k = jnp.arange(n)
-        one = jnp.ones((), dtype)
-        hh = jnp.asarray(h, dtype)
+    """Compiled once per (p, n, dtype); T and dt are traced, so sweeps reuse the executable."""
+    T = jnp.asarray(T, dtype)
+    C = jnp.zeros((n, n), dtype).at[0, 0].set(1.0)
+    R = jnp.zeros((n, n), dtype).at[0, 0].set(1.0)
+    z = jnp.zeros((n,), dtype)
+    k = jnp.arange(n)
+    one = jnp.ones((), dtype)
+    hh = jnp.asarray(h, dtype)
 
-        def body(i, carry):
-            C, R, z = carry
-            dc0, dr0, zi = _row_derivatives(C, R, i, h, T, p)
-            z = z.at[i].set(zi)
-            c_old, r_old = C[i], R[i]
-            diag = k == i + 1
-            c_pred = jnp.where(diag, one, c_old + hh * dc0)
-            r_pred = jnp.where(diag, one, r_old + hh * dr0)
-            Cp, Rp = _set_row(C, R, i + 1, c_pred, r_pred)
-            dc1, dr1, _ = _row_derivatives(Cp, Rp, i + 1, h, T, p)
-            below = k <= i
-            zero = jnp.zeros((), dtype)
-            c_new = jnp.where(diag, one, jnp.where(below, c_old + 0.5 * hh * (dc0 + dc1), zero))
-            r_new = jnp.where(diag, one, jnp.where(below, r_old + 0.5 * hh * (dr0 + dr1), zero))
-            C, R = _set_row(C, R, i + 1, c_new, r_new)
-            return C, R, z
+    def body(i, carry):
+        C, R, z = carry
+        dc0, dr0, zi = _row_derivatives(C, R, i, hh, T, p)
+        z = z.at[i].set(zi)
+        c_old, r_old = C[i], R[i]
+        diag = k == i + 1
+        c_pred = jnp.where(diag, one, c_old + hh * dc0)
+        r_pred = jnp.where(diag, one, r_old + hh * dr0)
+        Cp, Rp = _set_row(C, R, i + 1, c_pred, r_pred)
+        dc1, dr1, _ = _row_derivatives(Cp, Rp, i + 1, hh, T, p)
+        below = k <= i
+        zero = jnp.zeros((), dtype)
+        c_new = jnp.where(diag, one, jnp.where(below, c_old + 0.5 * hh * (dc0 + dc1), zero))
+        r_new = jnp.where(diag, one, jnp.where(below, r_old + 0.5 * hh * (dr0 + dr1), zero))
+        C, R = _set_row(C, R, i + 1, c_new, r_new)
+        return C, R, z
 
-        C, R, z = jax.lax.fori_loop(0, n - 1, body, (C, R, z))
-        _, _, z_last = _row_derivatives(C, R, n - 1, h, T, p)
-        return C, R, z.at[n - 1].set(z_last)
-
-    return solve()
+    C, R, z = jax.lax.fori_loop(0, n - 1, body, (C, R, z))
+    _, _, z_last = _row_derivatives(C, R, n - 1, hh, T, p)
+    return C, R, z.at[n - 1].set(z_last)
 
 
 def two_time(sol: DMFTSolution, t_w, t) -> tuple[np.ndarray, np.ndarray]:
