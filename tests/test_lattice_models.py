@@ -114,5 +114,14 @@ def test_bad_inputs_raise_clear_errors():
         sampling.metropolis(0.5).init(jnp.ones((4, 4), jnp.int8), m)
     with pytest.raises(ConfigError, match="positive"):
         sampling.metropolis(-1.0)
+    ok = models.Ising((4, 4))
+    alg = sampling.metropolis()
+    state = alg.init(jnp.ones((4, 4), jnp.int8), ok)
+    with pytest.raises(ConfigError, match="beta must be positive"):
+        sampling.run(jax.random.key(0), alg, state, ok, 10, beta=0.0)
+    with pytest.raises(ConfigError, match="beta must be positive"):
+        sampling.run(
+            jax.random.key(0), alg, state, ok, 2, schedule={"beta": jnp.asarray([1.0, -1.0])}
+        )
     with pytest.raises(ConfigError, match="max_states"):
         exact.log_partition(models.Ising((5, 5)), 1.0)
