@@ -202,33 +202,53 @@ def _resolve(und, acc, classes, rest, key, capacity: int):
     """Decide every undecided lane exactly with 64 fresh random bits each.
 
     `classes[c]` marks the lanes whose acceptance probability is p_c and `rest[c] = (hi, lo)`
-    the binary digits of p_c after those already compared. Words holding undecided lanes are
-    compacted (at most `capacity` per round); each round resolves their lowest undecided lane.
+    the binary digits of p_c after those already compared. The words holding undecided lanes
+    are compacted (up to `capacity` at a time, so the work is proportional to their number);
+    an inner loop resolves the lowest undecided lane of every compacted word per iteration, an
+    outer loop takes the next `capacity` words in the (rare) case there were more.
     """
     shape = und.shape
     und, acc = und.reshape(-1), acc.reshape(-1)
     classes = [m.reshape(-1) for m in classes]
     n = und.shape[0]
 
+    def resolve_compacted(u, cls, key):
+        def cond(carry):
+            return jnp.any(carry[0] != 0)
+
+        def body(carry):
+            u, a, j = carry
+            lsb = u & (~u + jnp.uint32(1))
+            th_hi = jnp.zeros_like(u)
+            th_lo = jnp.zeros_like(u)
+            for m, (hi, lo) in zip(cls, rest):
+                here = (m & lsb) != 0
+                th_hi = jnp.where(here, hi, th_hi)
+                th_lo = jnp.where(here, lo, th_lo)
+            draw = jax.random.bits(jax.random.fold_in(key, j), (2, capacity), jnp.uint32)
+            less = (draw[0] < th_hi) | ((draw[0] == th_hi) & (draw[1] < th_lo))
+            return u & ~lsb, a | jnp.where(less, lsb, jnp.uint32(0)), j + 1
+
+        _, a, _ = jax.lax.while_loop(cond, body, (u, jnp.zeros_like(u), jnp.int32(0)))
+        return a
+
     def cond(carry):
         return jnp.any(carry[0] != 0)
 
     def body(carry):
         und, acc, r = carry
-        (idx,) = jnp.nonzero(und != 0, size=capacity, fill_value=n)
+        mask = und != 0
+        pos = jnp.where(mask, jnp.cumsum(mask, dtype=jnp.int32) - 1, capacity)
+        idx = (
+            jnp.full((capacity,), n, jnp.int32)
+            .at[pos]
+            .set(jnp.arange(n, dtype=jnp.int32), mode="drop")
+        )
         u = und.at[idx].get(mode="fill", fill_value=0)
-        lsb = u & (~u + jnp.uint32(1))
-        th_hi = jnp.zeros_like(u)
-        th_lo = jnp.zeros_like(u)
-        for m, (hi, lo) in zip(classes, rest):
-            here = (m.at[idx].get(mode="fill", fill_value=0) & lsb) != 0
-            th_hi = jnp.where(here, hi, th_hi)
-            th_lo = jnp.where(here, lo, th_lo)
-        draw = jax.random.bits(jax.random.fold_in(key, r), (2, capacity), jnp.uint32)
-        less = (draw[0] < th_hi) | ((draw[0] == th_hi) & (draw[1] < th_lo))
-        a = acc.at[idx].get(mode="fill", fill_value=0)
-        acc = acc.at[idx].set(a | jnp.where(less, lsb, jnp.uint32(0)), mode="drop")
-        und = und.at[idx].set(u & ~lsb, mode="drop")
+        cls = [m.at[idx].get(mode="fill", fill_value=0) for m in classes]
+        a = resolve_compacted(u, cls, jax.random.fold_in(key, r))
+        acc = acc.at[idx].set(acc.at[idx].get(mode="fill", fill_value=0) | a, mode="drop")
+        und = und.at[idx].set(jnp.uint32(0), mode="drop")
         return und, acc, r + 1
 
     _, acc, _ = jax.lax.while_loop(cond, body, (und, acc, jnp.int32(0)))
@@ -278,7 +298,9 @@ def _count_unsat(words, lattice, flip_sign, mask) -> Array:
     return total
 
 
-def ising_checkerboard_metropolis(beta: float = 1.0, *, bits: int = 8) -> SamplingAlgorithm:
+def ising_checkerboard_metropolis(
+    beta: float = 1.0, *, bits: int = 8, fallback_capacity: int | None = None
+) -> SamplingAlgorithm:
     r"""Exact checkerboard Metropolis for the uniform-coupling, zero-field Ising model, fast.
 
     Same Markov chain law as `diffphys.sampling.checkerboard(beta)` on an `Ising` model with a
@@ -295,6 +317,8 @@ def ising_checkerboard_metropolis(beta: float = 1.0, *, bits: int = 8) -> Sampli
     - `beta`: default inverse temperature; `step(..., beta=b)` overrides it per step.
     - `bits`: random bit planes compared before the exact fallback (1..24). About 2^-bits of
       the sites with c < d need the fallback; 8 is fastest on a CPU.
+    - `fallback_capacity`: packed words compacted per round of the fallback (default: a sixth
+      of the words of one colour, at least 32). Only the speed depends on it.
 
     **Returns:** a `SamplingAlgorithm` whose `init(x, model)` takes ±1 spins of shape
     `model.lattice` and returns an `IsingCheckerboardState` (with `.x` and `.energy`), and whose
@@ -309,6 +333,12 @@ def ising_checkerboard_metropolis(beta: float = 1.0, *, bits: int = 8) -> Sampli
     if int(bits) != bits or not 1 <= bits <= 24:
         raise ConfigError(f"bits must be an integer in 1..24, got {bits!r}.")
     bits = int(bits)
+    if fallback_capacity is not None and (
+        int(fallback_capacity) != fallback_capacity or fallback_capacity < 1
+    ):
+        raise ConfigError(
+            f"fallback_capacity must be a positive integer, got {fallback_capacity!r}."
+        )
 
     def init(x, model) -> IsingCheckerboardState:
         lattice = _check_model(model)
@@ -334,7 +364,8 @@ def ising_checkerboard_metropolis(beta: float = 1.0, *, bits: int = 8) -> Sampli
             ((hi << bits) | (lo >> (32 - bits)), lo << bits) for hi, lo in probs
         ]  # digits bits+1 .. bits+64
         n_words = math.prod(state.words.shape[1:])
-        capacity = min(n_words, max(32, n_words // 8))
+        capacity = max(32, n_words // 6) if fallback_capacity is None else fallback_capacity
+        capacity = min(n_words, int(capacity))
 
         words = state.words
         n_unsat = state.n_unsat
