@@ -35,6 +35,12 @@ from ._hopfield import (
     retrieve,
     zero_temperature,
 )
+from ._hopfield_supervised import (
+    dense_hebbian,
+    load_digits_binary,
+    noisy_examples,
+    supervised_overlap_low_load,
+)
 from ._lattice import Ising, Potts, random_bond_couplings
 from ._ising_fast import IsingCheckerboardState, ising_checkerboard_metropolis
 from ._nonreciprocal import (
@@ -100,6 +106,10 @@ __all__ = [
     "random_patterns",
     "retrieve",
     "zero_temperature",
+    "dense_hebbian",
+    "load_digits_binary",
+    "noisy_examples",
+    "supervised_overlap_low_load",
     "EmpiricalScore",
     "GaussianMixtureScore",
     "GaussianScore",

@@ -1,0 +1,180 @@
+"""`dense-capacity`: largest number of perfectly recalled patterns versus N for p = 2, 3, 4."""
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+from .. import ensemble, models, theory
+from ._core import RunContext, experiment
+
+DEFAULTS = {
+    "p": [2, 3, 4],
+    "N_p2": [100, 200, 400, 800],
+    "N_p3": [40, 60, 90, 135, 200],
+    "N_p4": [24, 32, 44, 60, 80],
+    "n_grid": 14,
+    "grid_span": [0.15, 8.0],
+    "n_samples": 48,
+    "n_test": 8,
+    "recall": 0.99,
+}
+
+
+def capacity_grid(n: int, p: int, n_grid: int, span) -> np.ndarray:
+    """Geometric grid of pattern counts around the Krotov–Hopfield capacity at (N, p)."""
+    centre = float(theory.dense_capacity(n, p))
+    grid = np.geomspace(span[0] * centre, span[1] * centre, n_grid)
+    return np.unique(np.maximum(np.round(grid), 2).astype(np.int64))
+
+
+def stable_fraction(model_fn, key, n: int, grid, n_test: int):
+    """Fraction of the first min(`n_test`, P) stored patterns that are exact fixed points of the T = 0
+    dynamics, for every pattern count in `grid` (nested masks of one pattern draw).
+
+    `model_fn(patterns, weights)` builds the memory. A pattern is perfectly recalled when no
+    single flip lowers its energy (all N bits stable), tested with the all-sites flip kernel.
+    """
+    p_cap = int(np.asarray(grid)[-1])
+    grid = jnp.asarray(grid)
+    xi = models.random_patterns(key, p_cap, n)
+    tests = xi[:n_test].astype(jnp.int8)
+
+    def at(p_active):
+        w = (jnp.arange(p_cap) < p_active).astype(jnp.float32)
+        model = model_fn(xi, w)
+        stable = jax.vmap(model.is_fixed_point)(tests)
+        stored = jnp.arange(n_test) < p_active  # only stored patterns can be recalled
+        return jnp.sum((stable & stored).astype(jnp.float32)) / jnp.minimum(n_test, p_active)
+
+    return jax.lax.map(at, grid)
+
+
+def p_max_from(grid, frac, level):
+    """Largest P with recall >= level, interpolated (in log P) to where the fraction crosses it."""
+    grid = np.asarray(grid, np.float64)
+    frac = np.asarray(frac, np.float64)
+    below = np.nonzero(frac < level)[0]
+    if below.size == 0:
+        return float("nan")  # never lost recall on the grid
+    j = below[0]
+    if j == 0:
+        return float("nan")  # already below at the smallest P
+    lg = np.log(grid)
+    t = (frac[j - 1] - level) / (frac[j - 1] - frac[j])
+    return float(np.exp(lg[j - 1] + t * (lg[j] - lg[j - 1])))
+
+
+def _run_p(ctx: RunContext, p: int, cfg: dict):
+    out = []
+    for n in cfg[f"N_p{p}"]:
+        grid = capacity_grid(n, p, cfg["n_grid"], cfg["grid_span"])
+
+        def model_fn(xi, w, p=p):
+            return models.DenseAssociativeMemory(xi, p=p, weights=w, binary=True)
+
+        def work(n=n, grid=grid, model_fn=model_fn):
+            keys = jax.random.split(ctx.key("p", p, "N", n), cfg["n_samples"])
+            f = ensemble.run(
+                lambda k: stable_fraction(model_fn, k, n, grid, cfg["n_test"]), keys, chunk_size=8
+            )
+            return {"grid": grid, "fraction": f.mean(0)}
+
+        out.append(ctx.task(f"p={p}/N={n}", work))
+    return out
+
+
+def _fit(n, pmax):
+    ok = np.isfinite(pmax)
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(n[ok]), np.log(pmax[ok]), 1)[0])
+
+
+def _summary(ds) -> dict:
+    out = {"recall_level": float(ds.attrs["recall"])}
+    for p in ds["p"].values:
+        n_vals = ds["N"].sel(p=p).values
+        pm = ds["P_max"].sel(p=p).values
+        ok = np.isfinite(n_vals)
+        out[f"exponent_p{p}"] = _fit(n_vals[ok], pm[ok])
+        out[f"exponent_p{p}_theory_asymptotic"] = float(p - 1)
+        kh = theory.dense_capacity(n_vals[ok], int(p))
+        out[f"exponent_p{p}_krotov_hopfield_same_N"] = _fit(n_vals[ok], kh)
+        out[f"P_max_p{p}"] = {int(a): float(b) for a, b in zip(n_vals[ok], pm[ok])}
+    return out
+
+
+def _figure(ds):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = {2: "C0", 3: "C1", 4: "C2"}
+    for p in ds["p"].values:
+        n = ds["N"].sel(p=p).values
+        ok = np.isfinite(n)
+        n = n[ok]
+        pm = ds["P_max"].sel(p=p).values[ok]
+        c = colours.get(int(p), None)
+        slope = _fit(n, pm)
+        axes[0].loglog(n, pm, "o", color=c, label=f"p={p}: slope {slope:.2f}")
+        nn = np.geomspace(n.min(), n.max(), 50)
+        axes[0].loglog(nn, theory.dense_capacity(nn, int(p)), "-", color=c, lw=1)
+        axes[0].loglog(nn, theory.dense_capacity_snr(nn, int(p), 1e-2 / nn), ":", color=c, lw=1)
+        for j in np.nonzero(ok)[0]:
+            g = ds["grid"].sel(p=p).isel(N_index=j).values
+            f = ds["fraction"].sel(p=p).isel(N_index=j).values
+            good = np.isfinite(g)
+            n_j = float(ds["N"].sel(p=p).values[j])
+            shade = 0.3 + 0.7 * j / max(ok.sum() - 1, 1)
+            kh_j = theory.dense_capacity(n_j, int(p))
+            axes[1].semilogx(g[good] / kh_j, f[good], "-", color=c, alpha=shade)
+    from matplotlib.ticker import NullFormatter
+
+    for ax in axes:
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    axes[0].set_xlabel("N")
+    axes[0].set_ylabel(f"P_max ({100 * ds.attrs['recall']:.0f}% of patterns perfectly stable)")
+    axes[0].set_title(
+        "markers: simulation; solid: N^(p-1)/(2(2p-3)!! ln N); dotted: SNR, 1% pattern errors",
+        fontsize=9,
+    )
+    axes[0].legend(fontsize=8)
+    axes[1].axhline(ds.attrs["recall"], color="k", ls=":", lw=1)
+    axes[1].set_xlabel("P / Krotov-Hopfield capacity")
+    axes[1].set_ylabel("fraction of stored patterns that are fixed points")
+    axes[1].set_title("recall curves (darker = larger N)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+@experiment("dense-capacity", defaults=DEFAULTS, summary=_summary, figure=_figure)
+def dense_capacity(ctx: RunContext, cfg: dict):
+    """Dense associative memories F(x)=x^p: largest P with perfect recall vs N, p = 2, 3, 4."""
+    ps = [int(p) for p in cfg["p"]]
+    ctx.set_total(sum(len(cfg[f"N_p{p}"]) for p in ps))
+    n_max = max(len(cfg[f"N_p{p}"]) for p in ps)
+    g_max = cfg["n_grid"]
+    N = np.full((len(ps), n_max), np.nan)
+    PM = np.full((len(ps), n_max), np.nan)
+    G = np.full((len(ps), n_max, g_max), np.nan)
+    F = np.full((len(ps), n_max, g_max), np.nan)
+    for a, p in enumerate(ps):
+        for j, (n, res) in enumerate(zip(cfg[f"N_p{p}"], _run_p(ctx, p, cfg))):
+            N[a, j] = n
+            g, f = np.asarray(res["grid"]), np.asarray(res["fraction"])
+            G[a, j, : len(g)] = g
+            F[a, j, : len(f)] = f
+            PM[a, j] = p_max_from(g, f, cfg["recall"])
+    ds = xr.Dataset(
+        {
+            "N": (("p", "N_index"), N),
+            "P_max": (("p", "N_index"), PM),
+            "grid": (("p", "N_index", "grid_index"), G),
+            "fraction": (("p", "N_index", "grid_index"), F),
+        },
+        coords={"p": np.asarray(ps), "N_index": np.arange(n_max), "grid_index": np.arange(g_max)},
+    )
+    ds["P_max"].attrs["long_name"] = "largest P with the recall fraction >= recall (log-interp.)"
+    ds["fraction"].attrs["long_name"] = "fraction of tested stored patterns that are fixed points"
+    ds.attrs["recall"] = float(cfg["recall"])
+    return ds
