@@ -173,6 +173,9 @@ def test_errors():
         alg.init(jnp.zeros((4, 4), jnp.int8), Potts((4, 4), q=3))
     with pytest.raises(ShapeError):
         alg.init(jnp.ones((4, 6), jnp.int8), Ising((4, 4)))
+    bumpy = Ising((4, 4), J=jnp.ones((2, 4, 4)).at[0, 1, 2].set(2.0))
+    with pytest.raises(Exception, match="uniform J"):  # the same check on a traced model
+        jax.block_until_ready(jax.jit(alg.init)(jnp.ones((4, 4), jnp.int8), bumpy))
     with pytest.raises(ConfigError, match="bits"):
         ising_checkerboard_metropolis(bits=0)
     with pytest.raises(ConfigError, match="beta"):

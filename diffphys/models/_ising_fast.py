@@ -86,7 +86,8 @@ class IsingCheckerboardState(eqx.Module):
       `j = b * W + w` of that colour along the last axis.
     - `n_unsat`: the number of unsatisfied bonds (int32, exact).
     - `energy`: $E = |J| (2 n_\\mathrm{unsat} - d N)$.
-    - `x`: the ±1 `int8` configuration (unpacked on demand; use it in `record=`).
+    - `x`: the ±1 `int8` configuration (unpacked on demand; use it in `record=`). For a batch
+      of states use `jax.vmap(lambda s: s.x)(states)`.
     """
 
     words: Int[Array, "2 *rows W"]
@@ -348,6 +349,13 @@ def ising_checkerboard_metropolis(
         flip_sign = jnp.where(J < 0, jnp.uint32(_FULL), jnp.uint32(0))
         mask = jnp.uint32((1 << _lanes(lattice[-1] // 2)) - 1)
         n_unsat = _count_unsat(words, lattice, flip_sign, mask)
+        # the same checks as `_check_model`, for a model traced through `jit`
+        n_unsat = eqx.error_if(
+            n_unsat,
+            jnp.any(model.J != J) | jnp.any(model.h != 0),
+            "ising_checkerboard_metropolis needs a uniform J and h = 0; use the generic "
+            "diffphys.sampling.checkerboard.",
+        )
         return IsingCheckerboardState(words, n_unsat, _energy(n_unsat, J, lattice), lattice)
 
     def step(key, state: IsingCheckerboardState, model, beta=beta):
