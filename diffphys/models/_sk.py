@@ -289,7 +289,8 @@ def sk_metropolis(beta: float = 1.0, *, order: str = "sequential") -> SamplingAl
     $\Delta E = 2 s_i f_i$ with $f = J s + h$; it is accepted when
     $\beta\,\Delta E < \xi$, $\xi = -\ln u \sim \mathrm{Exp}(1)$ (equivalent to
     $u < e^{-\beta\Delta E}$, Metropolis et al. 1953), and an accepted flip updates every field
-    with one row of J: $f \leftarrow f - 2 s_i J_{i\cdot}$, O(N). The exponential variates of a
+    with one row of J: $f \leftarrow f - 2 s_i J_{i\cdot}$, O(N) (a rejected attempt is O(1) for
+    a single chain; under `vmap` both branches run, O(N) per attempt). The exponential variates of a
     sweep are drawn in one vectorised call outside the sequential loop. The energy is recomputed
     from the fields at the end of each sweep, $E = -\frac12 s\cdot(f + h)$, so it never drifts
     from the fields; the fields accumulate float rounding of order
@@ -337,9 +338,13 @@ def sk_metropolis(beta: float = 1.0, *, order: str = "sequential") -> SamplingAl
             i = sites[t]
             s = x[i].astype(dtype)
             acc = beta * (2.0 * s * f[i]) < xi[t]
-            ds = jnp.where(acc, -2.0 * s, jnp.zeros((), dtype))  # change of s_i
-            f = f + ds * model.J[i]
-            x = x.at[i].set(jnp.where(acc, -x[i], x[i]))
+
+            def flip(xf):
+                x, f = xf
+                return x.at[i].set(-x[i]), f - (2.0 * s) * model.J[i]
+
+            # a real branch for one chain (rejections cost O(1)); under vmap it becomes a select
+            x, f = jax.lax.cond(acc, flip, lambda xf: xf, (x, f))
             return x, f, accepted + acc.astype(jnp.int32)
 
         x, f, accepted = jax.lax.fori_loop(0, n, update, (state.x, state.field, jnp.int32(0)))
