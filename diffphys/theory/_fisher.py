@@ -158,10 +158,19 @@ def scalar_curvature(log_partition: Callable, theta) -> Float[Array, ""]:
 def fisher_geometry(log_partition: Callable, theta) -> FisherGeometry:
     """Metric, third cumulants and scalar curvature of $\\psi$ at `theta`, by autodiff.
 
+    Compiled once per `log_partition` function object and shape of `theta` (keep the same
+    function object across calls to reuse the compilation).
+
     **Arguments:** as `fisher_metric`.
 
     **Returns:** a `FisherGeometry(metric, cumulants3, scalar_curvature)`.
     """
+    _flat(log_partition, theta)  # eager checks
+    return _geometry(log_partition, theta)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _geometry(log_partition: Callable, theta) -> FisherGeometry:
     f, t = _flat(log_partition, theta)
     hess = jax.hessian(f)
     g = hess(t)
