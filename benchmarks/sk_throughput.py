@@ -109,7 +109,7 @@ def bench(B: int, N: int, beta: float, n_jax: int, n_np: int) -> dict:
     t_np = time.perf_counter() - t0
     np_rate = B * N * n_np / t_np
     return {
-        "case": f"{B} samples x N = {N}",
+        "case": f"{B} sample{'s' if B > 1 else ''} x N = {N}",
         "beta": beta,
         "diffphys_flips_per_s": jax_rate,
         "numpy_flips_per_s": np_rate,
