@@ -531,6 +531,20 @@ def _flip(state: MemoryState, model, i, flip, de, col):
     return MemoryState(x, m, state.energy + jnp.where(flip, de, jnp.zeros_like(de)))
 
 
+TRANSPOSE_MAX_ENTRIES = 2**25
+"""Up to this many pattern entries, sweeps read columns from a transposed copy."""
+
+
+def _column_reader(patterns):
+    # A transposed copy per sweep makes every site read a contiguous row instead of a strided
+    # column, several times faster; above TRANSPOSE_MAX_ENTRIES the copy would double the
+    # memory, so the strided column is read in place.
+    if patterns.size <= TRANSPOSE_MAX_ENTRIES:
+        cols = patterns.T
+        return lambda i: cols[i]
+    return lambda i: jax.lax.dynamic_index_in_dim(patterns, i, axis=1, keepdims=False)
+
+
 def zero_temperature(*, mode: str = "async") -> SamplingAlgorithm:
     r"""Zero-temperature dynamics $\sigma_i \leftarrow \mathrm{sgn}$ of its local field.
 
@@ -559,14 +573,12 @@ def zero_temperature(*, mode: str = "async") -> SamplingAlgorithm:
             new = MemoryState(x, m, model.energy_from_overlaps(m))
             return new, MemoryInfo(jnp.mean(flip.astype(m.dtype)), new.energy)
         order = jax.random.permutation(key, n)
-        # one transposed copy per sweep: each site then reads a contiguous row, not a strided
-        # column (the gathers dominate the cost of the O(P) updates otherwise)
-        cols = model.patterns.T
+        column = _column_reader(model.patterns)
 
         def body(t, carry):
             st, count = carry
             i = order[t]
-            col = cols[i]
+            col = column(i)
             s_i = st.x[i].astype(st.m.dtype)
             flip = model.scaled_flip_delta(st.m, col, s_i) < 0
             st = _flip(st, model, i, flip, jnp.zeros_like(st.energy), col)
@@ -620,12 +632,12 @@ def _mc(rule: str, beta) -> SamplingAlgorithm:
         k_site, k_u = jax.random.split(key)
         sites = sweep_sites(k_site, n, "random")
         u = jax.random.uniform(k_u, (n,), dtype=state.m.dtype)
-        cols = model.patterns.T  # contiguous rows for the per-site reads (see zero_temperature)
+        column = _column_reader(model.patterns)
 
         def body(t, carry):
             st, count = carry
             i = sites[t]
-            col = cols[i]
+            col = column(i)
             s_i = st.x[i].astype(st.m.dtype)
             de = model.flip_delta(st.m, col, s_i)
             if rule == "metropolis":
