@@ -34,7 +34,7 @@ from ._base import AbstractModel
 
 
 def _saddle(lam, n: int, n_iter: int = 60):
-    """z* with sum_i 1/(z - lam_i) = n, by safeguarded Newton from above lam_max."""
+    """z* > lam_max with sum_i 1/(z - lam_i) = n, by bisection on a bracketing interval."""
     lmax = jnp.max(lam)
     # bracket: f(z) = sum 1/(z-lam) - n is decreasing on (lmax, inf); f(lmax + 1/n) >= 0
     lo = lmax + 1.0 / n * 0.999
