@@ -24,29 +24,28 @@ DEFAULTS = {
 }
 
 
-def _synthetic(ctx: RunContext, r: float, cfg: dict):
+def _synthetic(ctx: RunContext, M: int, cfg: dict):
+    """Overlaps (quality, sample) of the fixed point reached from an archetype, M examples."""
     n, K, p = int(cfg["N"]), int(cfg["K"]), int(cfg["p"])
-    Ms = [int(m) for m in cfg["M"]]
+    rs = np.asarray(cfg["quality"], np.float32)
+    S = cfg["n_samples"]
+
+    def one(key, r):
+        k_a, k_e, k_d = jax.random.split(key, 3)
+        arch = models.random_patterns(k_a, K, n)
+        ex = models.noisy_examples(k_e, arch, M, r)
+        model = models.dense_hebbian(ex, p, supervised=True, quality=r)
+        x, _, _ = models.retrieve(
+            model, arch[0].astype(jnp.int8), key=k_d, max_sweeps=cfg["max_sweeps"]
+        )
+        return jnp.mean(x.astype(jnp.float32) * arch[0])
 
     def work():
-        out = []
-        for M in Ms:
+        keys = jax.random.split(ctx.key("M", M), len(rs) * S)
+        r = jnp.repeat(jnp.asarray(rs), S)
+        return {"overlap": ensemble.run(one, keys, r, chunk_size=1).reshape(len(rs), S)}
 
-            def one(key, M=M):
-                k_a, k_e, k_d = jax.random.split(key, 3)
-                arch = models.random_patterns(k_a, K, n)
-                ex = models.noisy_examples(k_e, arch, M, r)
-                model = models.dense_hebbian(ex, p, supervised=True, quality=r)
-                x, _, _ = models.retrieve(
-                    model, arch[0].astype(jnp.int8), key=k_d, max_sweeps=cfg["max_sweeps"]
-                )
-                return jnp.mean(x.astype(jnp.float32) * arch[0])
-
-            keys = jax.random.split(ctx.key("r", r, "M", M), cfg["n_samples"])
-            out.append(ensemble.run(one, keys, chunk_size=1))
-        return {"overlap": jnp.stack(out)}
-
-    return ctx.task(f"synthetic/r={r}", work)["overlap"]
+    return ctx.task(f"synthetic/M={M}", work)["overlap"]
 
 
 def _digits(ctx: RunContext, cfg: dict):
@@ -60,6 +59,21 @@ def _digits(ctx: RunContext, cfg: dict):
     n_classes = 10
     ps = [int(p) for p in cfg["digits_p"]]
     Ms = [int(m) for m in cfg["digits_M"]]
+
+    def make_classifier(p):
+        def classify(key, x0, means):
+            model = models.DenseAssociativeMemory(means, p=p, binary=False)
+            _, m, _ = models.retrieve(model, x0, key=key, max_sweeps=cfg["max_sweeps"])
+            return jnp.argmax(m)
+
+        # compiled once per p: the class means are an argument, not a closure
+        return jax.jit(
+            lambda keys, xs, means: ensemble.run(
+                lambda k, x0: classify(k, x0, means), keys, xs, chunk_size=1, jit=False
+            )
+        )
+
+    classifiers = {p: make_classifier(p) for p in ps}
 
     def work():
         acc = np.zeros((len(ps), len(Ms), cfg["digits_splits"]))
@@ -78,18 +92,11 @@ def _digits(ctx: RunContext, cfg: dict):
                 # are so correlated that every digit flows to the same mixture state
                 ex = ex - ex.reshape(-1, ex.shape[-1]).mean(0)
                 means = ex.mean(1)
-                # nearest class mean, no dynamics: the baseline
                 scores = np.asarray(xt.astype(jnp.float32) @ means.T)
                 acc0[j, s] = np.mean(np.argmax(scores, 1) == yt)
                 for a, p in enumerate(ps):
-                    model = models.dense_hebbian(ex, p, supervised=True)
-
-                    def classify(key, x0, model=model):
-                        _, m, _ = models.retrieve(model, x0, key=key, max_sweeps=cfg["max_sweeps"])
-                        return jnp.argmax(m)
-
                     keys = jax.random.split(ctx.key("digits", s, M, p), len(yt))
-                    pred = np.asarray(ensemble.run(classify, keys, xt, chunk_size=1))
+                    pred = np.asarray(classifiers[p](keys, xt, means))
                     acc[a, j, s] = np.mean(pred == yt)
         return {"accuracy": acc, "accuracy_nearest_mean": acc0}
 
@@ -159,8 +166,9 @@ def _figure(ds):
 def supervised_hebbian(ctx: RunContext, cfg: dict):
     """Supervised dense Hebbian learning: archetype retrieval and digit classification vs M, r."""
     rs = [float(r) for r in cfg["quality"]]
-    ctx.set_total(len(rs) + 1)
-    ov = np.stack([np.asarray(_synthetic(ctx, r, cfg)) for r in rs])  # (r, M, sample)
+    Ms = [int(m) for m in cfg["M"]]
+    ctx.set_total(len(Ms) + 1)
+    ov = np.stack([np.asarray(_synthetic(ctx, M, cfg)) for M in Ms], axis=1)  # (r, M, sample)
     theory = np.stack([models.supervised_overlap_low_load(cfg["M"], r) for r in rs])
     dig = _digits(ctx, cfg)
     ds = xr.Dataset(

@@ -77,10 +77,14 @@ def dense_hebbian(examples, p: int = 2, *, supervised: bool = True, quality=None
     if quality is None:
         R = jnp.mean(jnp.sum(mean * mean, axis=1) / n)
     else:
-        r = float(quality)
-        if not 0 <= r <= 1:
+        try:
+            bad = not 0 <= float(quality) <= 1
+        except Exception:  # traced (e.g. vmapped over qualities): cannot check eagerly
+            bad = False
+        if bad:
             raise ConfigError(f"quality must be in [0, 1], got {quality!r}.")
-        R = jnp.asarray(r * r + (1 - r * r) / m, jnp.float32)
+        r = jnp.asarray(quality, jnp.float32)
+        R = r * r + (1 - r * r) / m
     scale = 1.0 / jnp.sqrt(R)
     if supervised:
         return DenseAssociativeMemory(mean * scale, p=p, binary=False)
