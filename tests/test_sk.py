@@ -311,3 +311,32 @@ def test_sk_metropolis_vmaps_over_disorder_and_chunks(key):
     x2, e2, _ = ensemble.run(simulate, keys, chunk_size=4)
     np.testing.assert_array_equal(np.asarray(x1), np.asarray(x2))
     np.testing.assert_allclose(np.asarray(e1), np.asarray(ref), atol=1e-3)
+
+
+def test_parallel_tempering_sk_gaussian_identity_beyond_enumeration(key):
+    """Reference: for Gaussian couplings at h = 0, integration by parts over J_ij gives, at every
+    N and T, [<E>]/N = -(beta/2)(1 - [<q^2>]) exactly in equilibrium (the SK form of the
+    Katzgraber-Palassini-Young equilibration test, PRB 63, 184422 (2001)). Checked with PT at
+    N = 48 (beyond enumeration), 24 disorder samples x 2 replicas, at every rung down to
+    T = 0.5; tolerance 4.5 standard errors of the per-sample difference."""
+    n, n_samples = 48, 24
+    betas = 1.0 / np.geomspace(0.5, 1.4, 6).astype(np.float32)
+    pt = _two_replicas(sampling.parallel_tempering(sk_metropolis(), betas))
+
+    def one_sample(k):
+        k_model, k_x, k_run = jax.random.split(k, 3)
+        model = SK.sample(k_model, n)
+        state = pt.init(_random_spins(k_x, (2, betas.size, n)), model)
+        state, _ = sampling.run(k_run, pt, state, model, 300)
+
+        def record(s):
+            q = jax.vmap(observables.overlap)(s.states.x[0], s.states.x[1])
+            return jnp.mean(s.states.energy, axis=0) / n, q**2
+
+        _, trace = sampling.run(k_run, pt, state, model, 400, record=record, every=2, start=300)
+        return jax.tree.map(lambda a: jnp.mean(a, axis=0), trace["record"])
+
+    e, q2 = ensemble.run(one_sample, jax.random.split(key, n_samples), chunk_size=8)
+    diff = np.asarray(e, np.float64) + 0.5 * betas * (1.0 - np.asarray(q2, np.float64))
+    err = diff.std(0, ddof=1) / math.sqrt(n_samples)
+    assert np.all(np.abs(diff.mean(0)) < 4.5 * err), (diff.mean(0), err)
