@@ -123,8 +123,9 @@ def test_async_zero_temperature_never_increases_energy(key, kind):
     _, trace = sampling.run(key, alg, state, model, 8, record=lambda s: s.energy, every=1)
     e = np.concatenate([[float(state.energy)], np.asarray(trace["record"])])
     assert np.all(np.diff(e) <= 1e-4 * np.abs(e[:-1]) + 1e-5)
-    final_x = _[0]
-    assert bool(model.is_fixed_point(final_x)) or np.asarray(trace["info"].flip_rate)[-1] > 0
+    # a sweep without flips must have reached a fixed point of the all-sites kernel
+    if np.asarray(trace["info"].flip_rate)[-1] == 0:
+        assert bool(model.is_fixed_point(_[0]))
 
 
 def test_overlap_metropolis_matches_enumeration(key):
@@ -249,10 +250,10 @@ def test_sync_and_async_agree_on_fixed_points(key):
 
 
 def test_modern_hopfield_one_step_retrieval(key):
-    """Reference: Ramsauer et al. (2021), Theorem 4/5: a well-separated pattern is retrieved in one
-    update with error <= 2 eps (P-1) M e^{-beta (Delta - 2 M^2 eps)}... here checked at large beta:
-    one step from a 20%-corrupted query lands within 1e-4 of the stored pattern and the energy
-    decreases (CCCP)."""
+    """Reference: Ramsauer et al. (ICLR 2021), Theorem 4: a well-separated pattern is retrieved in
+    one update with an error exponentially small in beta times its separation. At beta = 50 with
+    200 random patterns in d = 64, one step from a 20%-corrupted query lands within 1e-4 of the
+    pattern, and the energy does not increase (the update is a CCCP step)."""
     d, p = 64, 200
     xi = jax.random.rademacher(key, (p, d), jnp.float32) / math.sqrt(d)
     model = models.ModernHopfield(xi, beta=50.0)
