@@ -45,7 +45,10 @@ def ags_alpha_c(T: float = 0.0) -> float:
     At T = 0 the RS equations reduce to $\sqrt{2\alpha} = \mathrm{erf}(y)/y - \frac{2}{\sqrt\pi}
     e^{-y^2}$ (with $m = \mathrm{erf}(y)$); the retrieval solution exists while $\alpha$ is below
     the maximum of the right-hand side over y: $\alpha_c \approx 0.1379$. For T > 0 the largest α
-    with a retrieval solution (m > 0) is found by bisection on `ags_solve`.
+    with a retrieval solution (m > 0.05 after the damped iteration) is found by bisection on
+    `ags_solve`; the Gauss–Hermite quadrature (201 nodes) resolves tanh(beta x) for T >~ 0.05
+    only, use T = 0 below that. Near alpha_c the iteration slows down critically, so the T > 0
+    value is accurate to about 1e-3.
     """
     if T < 0:
         raise ValueError(f"T must be >= 0, got {T}.")
