@@ -43,7 +43,9 @@ def cmd_list(args) -> int:
         if args.verbose:
             for k, v in exp.defaults.items():
                 print(f"    {k} = {json.dumps(v)}")
-    return 0
+    for module, err in experiments.BROKEN.items():
+        print(f"{module:<26} BROKEN: {err!r}", file=sys.stderr)
+    return 1 if experiments.BROKEN else 0
 
 
 def cmd_run(args) -> int:

@@ -14,6 +14,7 @@ the same call shards the batch over all of them (each host must run the same pro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -48,6 +49,24 @@ def _pad(args, n_pad: int):
     return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], n_pad, axis=0)]), args)
 
 
+@functools.lru_cache(maxsize=128)
+def _batched(fn: Callable, chunk_size: int | None, mesh: Mesh | None, jit: bool) -> Callable:
+    """The vmapped (or chunked), optionally jitted and sharded version of `fn`, cached so that
+    repeated calls with the same `fn` reuse one compilation."""
+    if chunk_size is None:
+        vfn = jax.vmap(fn)
+    else:
+
+        def vfn(*a):
+            return jax.lax.map(lambda xs: fn(*xs), a, batch_size=chunk_size)
+
+    if not jit:
+        return vfn
+    if mesh is None:
+        return jax.jit(vfn)
+    return jax.jit(vfn, out_shardings=NamedSharding(mesh, PartitionSpec(AXIS)))
+
+
 def run(
     fn: Callable,
     *args,
@@ -66,6 +85,9 @@ def run(
     - `mesh`: `"auto"` shards over all visible devices when there are several, `None` never
       shards, or a `jax.sharding.Mesh` with a `"batch"` axis.
     - `jit`: compile the whole evaluation.
+
+    Compilations are cached per `(fn, chunk_size, mesh)`: pass the same function object (not a
+    fresh lambda) to reuse one compilation across calls.
 
     **Returns:** the stacked outputs, leading axis = batch size, identical (up to float
     reassociation, which XLA does not do across the batch) whatever the chunking or sharding.
@@ -86,18 +108,9 @@ def run(
     n_pad = per_dev * n_dev - n
     args = _pad(args, n_pad)
 
-    vfn = jax.vmap(fn)
-    if chunk_size is not None:
-
-        def vfn(*a):  # noqa: F811 - chunked variant
-            return jax.lax.map(lambda xs: fn(*xs), a, batch_size=chunk_size)
-
     if mesh is not None:
-        sharding = NamedSharding(mesh, PartitionSpec(AXIS))
-        args = jax.device_put(args, sharding)
-        call = jax.jit(vfn, out_shardings=sharding) if jit else vfn
-    else:
-        call = jax.jit(vfn) if jit else vfn
+        args = jax.device_put(args, NamedSharding(mesh, PartitionSpec(AXIS)))
+    call = _batched(fn, chunk_size, mesh, jit)
     out = call(*args)
     if n_pad:
         out = jax.tree.map(lambda a: a[:n], out)

@@ -87,8 +87,9 @@ def test_interrupt_then_resume_gives_identical_results(tmp_path, monkeypatch):
         np.testing.assert_array_equal(resumed[name].values, ref[name].values)
 
 
-def test_list_shows_every_experiment(capsys):
+def test_list_shows_every_experiment_and_none_is_broken(capsys):
     assert main(["list"]) == 0
+    assert not experiments.BROKEN
     printed = capsys.readouterr().out
     for name in experiments.names():
         assert name in printed

@@ -6,9 +6,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from .._errors import ConfigError
+from .._errors import ConfigError, check_positive
 from .._types import Array, Float, Int
 from ._base import SamplingAlgorithm
 
@@ -48,8 +47,7 @@ def parallel_tempering(base: SamplingAlgorithm, betas) -> SamplingAlgorithm:
     betas = jnp.asarray(betas)
     if betas.ndim != 1 or betas.shape[0] < 2:
         raise ConfigError(f"betas must be a 1D ladder of at least 2 values, got {betas.shape}.")
-    if not bool(np.all(np.asarray(betas) > 0)):
-        raise ConfigError(f"every beta must be positive, got {betas}.")
+    check_positive("every beta", betas)  # skipped for traced ladders
     R = betas.shape[0]
 
     def init(xs, model) -> TemperingState:
