@@ -212,11 +212,14 @@ def _figure(ds):
         if np.all(np.isfinite(sel["sigma_active_exact"])):
             axes[1].plot(sel["tau"], sel["sigma_active_exact"], "k*", ms=10, label="exact (eps=0)")
     axes[1].set(
+        yscale="log",
         xscale="log",
         xlabel="persistence time tau",
         ylabel="entropy production rate",
         title="2 active OU particles in a trap",
     )
+    axes[1].set_xticks(list(ds["tau"].values), [f"{v:g}" for v in ds["tau"].values])
+    axes[1].set_xticks([], minor=True)
     axes[1].legend(fontsize=7)
     fig.tight_layout()
     return fig
