@@ -10,9 +10,10 @@ its log-partition function $\psi$. In the natural coordinates $\theta$:
 - the Levi-Civita connection of $g$ has $\Gamma_{ij,k} = \tfrac12 T_{ijk}$, and because
   $\partial_l T_{ijk}$ is totally symmetric the fourth cumulants cancel from the Riemann tensor:
 
-  $$R_{ijkl} = \tfrac14 g^{pq}\,(T_{jkp} T_{ilq} - T_{ikp} T_{jlq}),$$
+  $$R_{ijkl} = \tfrac14 g^{pq}\,(T_{jkp} T_{ilq} - T_{ikp} T_{jlq})$$
 
-  whose full contraction is the scalar curvature
+  (indices ordered so that $R = g^{ik} g^{jl} R_{ijkl}$), whose full contraction is the scalar
+  curvature
 
   $$R = \tfrac14 \big( T_{ijk} T^{ijk} - T_i T^i \big), \qquad T_i = g^{jk} T_{ijk},$$
 
@@ -217,8 +218,8 @@ def ising_torus_fisher_geometry(
 
     At a uniform point the torus is translation invariant, so only the slices with the first
     bond at the origin are differentiated (two directions: $2m$ Hessian-vector products of
-    $\partial_b \ln Z$) and the full tensors follow by translation; this is $L^2/2$ times
-    cheaper than `fisher_geometry`, which it equals (tested). Call it inside
+    $\partial_b \ln Z$) and the full tensors follow by translation: $L^2$ times fewer
+    Hessian-vector products than `fisher_geometry`, which it equals (tested). Call it inside
     `with jax.enable_x64(True):` for meaningful third cumulants.
 
     **Arguments:**
