@@ -11,8 +11,9 @@ Here the metric, the third cumulants and R are exact derivatives (float64 autodi
 transfer-matrix ln Z (`diffphys.theory.ising_torus_fisher_geometry`); no finite differences.
 
 Cost: the default L = 3..7 takes about 50 s of CPU time on a 2-core machine (measured with
-the machine shared); L = 8 adds about 2 minutes (R = -1272.14) and L = 9 of order ten more (not measured), so the
-paper's fit window, `--set L=[3,4,5,6,7,8,9] fit_sizes=4`, is a GPU-sized or patient run.
+the machine shared); L = 8 adds about 2 minutes (R = -1272.14) and L = 9 of order ten more
+(not measured), so the paper's fit window, `--set L=[3,4,5,6,7,8,9] fit_sizes=4`, is a
+GPU-sized or patient run.
 """
 
 from __future__ import annotations
