@@ -64,7 +64,10 @@ def _check_weights(weights, n_patterns: int, dtype) -> Array:
 
 
 def _is_binary(patterns) -> bool | None:
-    """True/False for a concrete array, None under tracing (cannot check)."""
+    """True/False for a concrete array, None under tracing or for very large arrays (the check
+    would copy them to the host)."""
+    if np.prod(np.shape(patterns)) > 2**24:
+        return None
     try:
         arr = np.asarray(patterns)
     except Exception:
@@ -147,9 +150,6 @@ class AbstractAssociativeMemory(AbstractDiscreteModel):
         """True when no single flip lowers the energy (a zero-temperature fixed point)."""
         return jnp.all(self.scaled_flip_deltas(x, self.overlaps(x)) >= 0)
 
-    def check_state(self, x) -> None:
-        super().check_state(x)
-
 
 # -- polynomial separation functions --------------------------------------------------------
 
@@ -194,7 +194,9 @@ class DenseAssociativeMemory(AbstractAssociativeMemory):
     - `p`: interaction order, an integer >= 2.
     - `weights`: optional per-pattern weights `(P,)` (default 1).
     - `binary`: whether the patterns are ±1 (checked when concrete; speeds up synchronous
-      updates). Pass it explicitly when building the model under `jit`/`vmap`.
+      updates). Pass it explicitly when building the model under `jit`/`vmap` or with more
+      than 2^24 pattern entries (not checked then; `binary=False` would make synchronous
+      updates materialise `patterns**2`).
     """
 
     weights: Float[Array, " P"]
