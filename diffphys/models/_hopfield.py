@@ -247,6 +247,7 @@ class Hopfield(AbstractAssociativeMemory):
 
     - `patterns`: `(P, N)` patterns.
     - `weights`: optional per-pattern weights `(P,)`.
+    - `binary`: whether the patterns are ±1 (as for `DenseAssociativeMemory`).
     """
 
     weights: Float[Array, " P"]
