@@ -68,7 +68,8 @@ def reverse_sde(
     - `score`: `score(x, t)` on one point (an `EmpiricalScore`, `GaussianScore`, `ScoreMLP` ...).
     - `x`: initial points at `t_start`, shape (d,) or (batch, d) (typically N(0, I) for a large
       `t_start`).
-    - `t_start`, `t_end`: times, `t_start > t_end >= 0`.
+    - `t_start`, `t_end`: times, `t_start > t_end >= 0`; they may be traced (e.g. vmapped over
+      the split times of a cloning experiment), only `n_steps` is static.
     - `n_steps`: number of steps.
     - `record_at`: step counts after which to record (default: only the end).
     - `record`: `record(x) -> pytree` (default: x itself).
@@ -76,21 +77,22 @@ def reverse_sde(
     **Returns:** `(x_end, records)`; `records` has a leading axis of length `len(record_at)`,
     and the times of the records are `t_start - record_at * dt`.
     """
-    if not t_start > t_end >= 0:
+    concrete = all(isinstance(v, int | float | np.number) for v in (t_start, t_end))
+    if concrete and not t_start > t_end >= 0:
         raise ConfigError(f"need t_start > t_end >= 0, got t_start={t_start}, t_end={t_end}.")
     if int(n_steps) < 1:
         raise ConfigError(f"n_steps must be >= 1, got {n_steps}.")
     x = jnp.asarray(x)
     if x.ndim == 0:
         raise ShapeError("x must have a trailing dimension d: shape (d,) or (batch, d).")
-    dt = (float(t_start) - float(t_end)) / int(n_steps)
+    dtype = x.dtype
+    t0 = jnp.asarray(t_start, dtype)
+    dt = (t0 - jnp.asarray(t_end, dtype)) / int(n_steps)
     times = record_times(int(n_steps), None, record_at)
     record = (lambda y: y) if record is None else record
-    dtype = x.dtype
 
     def step(k, y, i):
-        t = jnp.asarray(t_start, dtype) - i.astype(dtype) * jnp.asarray(dt, dtype)
-        return reverse_sde_step(k, y, t, jnp.asarray(dt, dtype), score), {}
+        return reverse_sde_step(k, y, t0 - i.astype(dtype) * dt, dt, score), {}
 
     x_end, (records, _) = scan_steps(step, x, key, times, record)
     return x_end, records
