@@ -9,7 +9,10 @@ Compares, in one process and on the same lattices (J = 1, h = 0, beta = 0.44, ne
 - `fast`: `diffphys.models.ising_checkerboard_metropolis` (bit-packed, lazy exact acceptance)
   with the default threefry key and with an `rbg` key.
 
-Throughput is the best of `--repeats` timed runs of an already compiled chain; compile time
+Throughput is the best of `--repeats` timed runs of an already compiled chain, the methods
+timed round-robin; ratios use the `rbg` key for the fast kernel. "CPU-time" divides flips by
+the process CPU time instead of the wall clock (robust to other jobs on the machine, and
+conservative for JAX, whose CPU backend uses every core while NumPy uses one). Compile time
 (`jit(...).lower(...).compile()`) is reported separately. Run:
 
     python benchmarks/ising_checkerboard.py [--sizes 256 512 1024 2048 4096] [--batch 1024]
@@ -38,36 +41,27 @@ from diffphys.models import Ising, ising_checkerboard_metropolis  # noqa: E402
 BETA = 0.44
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def _sweeps(n_sites: int, budget: float) -> int:
     """Sweeps so that one timed run makes about `budget` flip attempts (at least 2)."""
     return max(2, int(budget // n_sites))
 
 
-def bench_numpy(L: int, batch: int, budget: float, repeats: int) -> float:
+def prepare_numpy(L: int, batch: int, budget: float):
+    """(run, flips per run, compile seconds) for the NumPy baseline."""
     rng = np.random.default_rng(0)
     shape = (batch, L, L) if batch > 1 else (L, L)
     sim = NumpyCheckerboardIsing(rng.choice(np.array([-1, 1], np.int8), shape), BETA, seed=1)
     n = _sweeps(batch * L * L, budget)
-    sim.sweep()
 
-    def go():
+    def run():
         for _ in range(n):
             sim.sweep()
 
-    return n * batch * L * L / _best(go, repeats) / 1e9
+    return run, n * batch * L * L, 0.0
 
 
-def bench_diffphys(alg, L, batch, budget, repeats, impl):
-    """(flips/ns, compile seconds) of `n` sweeps of `alg` inside one jitted `sampling.run`."""
+def prepare_diffphys(alg, L: int, batch: int, budget: float, impl: str):
+    """(run, flips per run, compile seconds) of `n` sweeps of `alg` in one jitted `sampling.run`."""
     model = Ising((L, L))
     n = _sweeps(batch * L * L, budget)
     key = jax.random.key(0, impl=impl)
@@ -77,7 +71,7 @@ def bench_diffphys(alg, L, batch, budget, repeats, impl):
         state, _ = sampling.run(k, alg, state, model, n)
         return state.energy
 
-    k_init, k_run = jax.random.split(jax.random.key(1))
+    k_init = jax.random.key(1)
     if batch > 1:
         xs = jax.vmap(lambda k: model.random_state(key=k))(jax.random.split(k_init, batch))
         keys = jax.random.split(key, batch)
@@ -89,13 +83,11 @@ def bench_diffphys(alg, L, batch, budget, repeats, impl):
     t = time.perf_counter()
     compiled = fn.lower(keys, xs).compile()
     compile_s = time.perf_counter() - t
-    jax.block_until_ready(compiled(keys, xs))
-    dt = _best(lambda: jax.block_until_ready(compiled(keys, xs)), repeats)
-    return n * batch * L * L / dt / 1e9, compile_s
+    return lambda: jax.block_until_ready(compiled(keys, xs)), n * batch * L * L, compile_s
 
 
-def bench_thrml(L: int, batch: int, budget: float, repeats: int):
-    """(flips/ns, compile seconds) of thrml's two-block Gibbs sampler, or None if unavailable."""
+def prepare_thrml(L: int, batch: int, budget: float):
+    """thrml's two-block Gibbs sampler on the same torus, or None if thrml is not installed."""
     try:
         from thrml import Block, SamplingSchedule, SpinNode, sample_states
         from thrml.models import IsingEBM, IsingSamplingProgram, hinton_init
@@ -126,9 +118,25 @@ def bench_thrml(L: int, batch: int, budget: float, repeats: int):
     t = time.perf_counter()
     compiled = fn.lower(keys).compile()
     compile_s = time.perf_counter() - t
-    jax.block_until_ready(compiled(keys))
-    dt = _best(lambda: jax.block_until_ready(compiled(keys)), repeats)
-    return n * batch * L * L / dt / 1e9, compile_s
+    return lambda: jax.block_until_ready(compiled(keys)), n * batch * L * L, compile_s
+
+
+def measure(runners: dict, repeats: int) -> dict:
+    """Best wall-clock and best process-CPU flips/ns of each runner, timed round-robin so that
+    a change of machine load affects every method alike."""
+    best = {name: (float("inf"), float("inf")) for name in runners}
+    for run, _, _ in runners.values():
+        run()  # warm up (first call, allocations)
+    for _ in range(repeats):
+        for name, (run, _, _) in runners.items():
+            w, c = time.perf_counter(), time.process_time()
+            run()
+            w, c = time.perf_counter() - w, time.process_time() - c
+            best[name] = (min(best[name][0], w), min(best[name][1], c))
+    return {
+        name: (flips / best[name][0] / 1e9, flips / best[name][1] / 1e9)
+        for name, (_, flips, _) in runners.items()
+    }
 
 
 def main(argv=None) -> int:
@@ -158,24 +166,31 @@ def main(argv=None) -> int:
     )
     header = (
         "| lattice | numpy | generic (rbg) | thrml | fast (threefry) | fast (rbg) "
-        "| fast/numpy | fast/thrml | fast/generic | compile fast / generic / thrml (s) |"
+        "| fast/numpy | fast/thrml | fast/generic | CPU-time fast/numpy | compile fast / generic "
+        "/ thrml (s) |"
     )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for L, batch in cases:
         label = f"{batch} x {L}^2" if batch > 1 else f"{L}^2"
-        t_np = bench_numpy(L, batch, args.slow_budget, args.repeats)
-        t_gen, c_gen = bench_diffphys(generic, L, batch, args.slow_budget, args.repeats, "rbg")
-        thrml = None
-        if L <= args.thrml_max_L:
-            thrml = bench_thrml(L, batch, args.slow_budget, args.repeats)
-        t_tf, _ = bench_diffphys(fast, L, batch, args.budget, args.repeats, "threefry2x32")
-        t_rbg, c_fast = bench_diffphys(fast, L, batch, args.budget, args.repeats, "rbg")
-        t_th, c_th = thrml if thrml else (float("nan"), float("nan"))
+        runners = {
+            "numpy": prepare_numpy(L, batch, args.slow_budget),
+            "generic": prepare_diffphys(generic, L, batch, args.slow_budget, "rbg"),
+            "fast_tf": prepare_diffphys(fast, L, batch, args.budget, "threefry2x32"),
+            "fast_rbg": prepare_diffphys(fast, L, batch, args.budget, "rbg"),
+        }
+        if L <= args.thrml_max_L and (th := prepare_thrml(L, batch, args.slow_budget)):
+            runners["thrml"] = th
+        r = measure(runners, args.repeats)
+        nan = (float("nan"), float("nan"))
+        t_np, t_gen, t_th = r["numpy"][0], r["generic"][0], r.get("thrml", nan)[0]
+        t_fast = r["fast_rbg"][0]
+        compile_th = runners["thrml"][2] if "thrml" in runners else float("nan")
         print(
-            f"| {label} | {t_np:.3f} | {t_gen:.3f} | {t_th:.3f} | {t_tf:.3f} | {t_rbg:.3f} "
-            f"| {t_rbg / t_np:.1f}x | {t_rbg / t_th:.1f}x | {t_rbg / t_gen:.1f}x "
-            f"| {c_fast:.2f} / {c_gen:.2f} / {c_th:.2f} |",
+            f"| {label} | {t_np:.3f} | {t_gen:.3f} | {t_th:.3f} | {r['fast_tf'][0]:.3f} "
+            f"| {t_fast:.3f} | {t_fast / t_np:.1f}x | {t_fast / t_th:.1f}x "
+            f"| {t_fast / t_gen:.1f}x | {r['fast_rbg'][1] / r['numpy'][1]:.1f}x "
+            f"| {runners['fast_rbg'][2]:.1f} / {runners['generic'][2]:.1f} / {compile_th:.1f} |",
             flush=True,
         )
     return 0

@@ -204,21 +204,21 @@ def _resolve(und, acc, classes, rest, key, capacity: int):
 
     `classes[c]` marks the lanes whose acceptance probability is p_c and `rest[c] = (hi, lo)`
     the binary digits of p_c after those already compared. The words holding undecided lanes
-    are compacted (up to `capacity` at a time, so the work is proportional to their number);
-    an inner loop resolves the lowest undecided lane of every compacted word per iteration, an
-    outer loop takes the next `capacity` words in the (rare) case there were more.
+    are compacted (up to `capacity` at a time, so the work is proportional to their number)
+    and the lowest undecided lanes of every compacted word are resolved two per pass. Both
+    loops are do-while loops whose first pass is unconditional: usually each loop predicate is
+    evaluated once (on a GPU every evaluation is a device-to-host synchronisation).
     """
     shape = und.shape
     und, acc = und.reshape(-1), acc.reshape(-1)
     classes = [m.reshape(-1) for m in classes]
     n = und.shape[0]
 
-    def resolve_compacted(u, cls, key):
-        def cond(carry):
-            return jnp.any(carry[0] != 0)
+    def any_left(carry):
+        return jnp.any(carry[0] != 0)
 
-        def body(carry):
-            u, a, j = carry
+    def resolve_compacted(u, cls, key):
+        def lowest_lane(u, a, j):
             lsb = u & (~u + jnp.uint32(1))
             th_hi = jnp.zeros_like(u)
             th_lo = jnp.zeros_like(u)
@@ -228,15 +228,19 @@ def _resolve(und, acc, classes, rest, key, capacity: int):
                 th_lo = jnp.where(here, lo, th_lo)
             draw = jax.random.bits(jax.random.fold_in(key, j), (2, capacity), jnp.uint32)
             less = (draw[0] < th_hi) | ((draw[0] == th_hi) & (draw[1] < th_lo))
-            return u & ~lsb, a | jnp.where(less, lsb, jnp.uint32(0)), j + 1
+            return u & ~lsb, a | jnp.where(less, lsb, jnp.uint32(0))
 
-        _, a, _ = jax.lax.while_loop(cond, body, (u, jnp.zeros_like(u), jnp.int32(0)))
+        def two_lanes(carry):
+            u, a, j = carry
+            u, a = lowest_lane(u, a, 2 * j)
+            u, a = lowest_lane(u, a, 2 * j + 1)
+            return u, a, j + 1
+
+        carry = two_lanes((u, jnp.zeros_like(u), jnp.int32(0)))
+        _, a, _ = jax.lax.while_loop(any_left, two_lanes, carry)
         return a
 
-    def cond(carry):
-        return jnp.any(carry[0] != 0)
-
-    def body(carry):
+    def compact_and_resolve(carry):
         und, acc, r = carry
         mask = und != 0
         pos = jnp.where(mask, jnp.cumsum(mask, dtype=jnp.int32) - 1, capacity)
@@ -252,7 +256,8 @@ def _resolve(und, acc, classes, rest, key, capacity: int):
         und = und.at[idx].set(jnp.uint32(0), mode="drop")
         return und, acc, r + 1
 
-    _, acc, _ = jax.lax.while_loop(cond, body, (und, acc, jnp.int32(0)))
+    carry = compact_and_resolve((und, acc, jnp.int32(0)))
+    _, acc, _ = jax.lax.while_loop(any_left, compact_and_resolve, carry)
     return acc.reshape(shape)
 
 
