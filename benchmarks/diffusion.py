@@ -9,7 +9,8 @@
     python benchmarks/diffusion.py [--quick]
 
 Compile time (JAX) is reported separately from the steady-state time; each timing is the best
-of `repeats` runs. All three use float32 on the CPU; PyTorch uses as many threads as JAX sees.
+of `repeats` runs. All three use float32 on the CPU; PyTorch is timed with 1 thread and with
+all cores and its better time is kept.
 """
 
 from __future__ import annotations
@@ -31,6 +32,17 @@ def _best(fn, repeats):
         t0 = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _best_threads(torch, fn, repeats):
+    """Best time of PyTorch over 1 thread and all cores: on a loaded machine its multi-threaded
+    kernels can spin-wait far below their single-thread speed, so we keep its better number."""
+    best = float("inf")
+    for n in sorted({1, os.cpu_count() or 1}):
+        torch.set_num_threads(n)
+        fn()  # warm-up (lazy initialisation, allocator)
+        best = min(best, _best(fn, repeats))
     return best
 
 
@@ -85,7 +97,9 @@ def bench_reverse(n, d, batch, n_steps, repeats):
     t_jax = _best(lambda: run(key, xj).block_until_ready(), repeats)
     t_np = _best(lambda: reverse_numpy(data, x0, T, t_end, n_steps, rng), repeats)
     dt_, xt_ = torch.from_numpy(data), torch.from_numpy(x0)
-    t_torch = _best(lambda: reverse_torch(torch, dt_, xt_, T, t_end, n_steps), repeats)
+    t_torch = _best_threads(
+        torch, lambda: reverse_torch(torch, dt_, xt_, T, t_end, n_steps), repeats
+    )
     work = batch * n * d * n_steps
     return {
         "case": f"reverse SDE, exact score: n={n}, d={d}, B={batch}, steps={n_steps}",
@@ -211,7 +225,7 @@ def bench_dsm(d, width, batch, n_steps, repeats):
             loss.backward()
             opt.step()
 
-    t_torch = _best(torch_run, repeats)
+    t_torch = _best_threads(torch, torch_run, repeats)
     return {
         "case": f"DSM training: d={d}, MLP width={width}x2, batch={batch}, steps={n_steps}",
         "unit": "steps/s",
@@ -228,14 +242,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
     if args.quick:
         cases = [bench_reverse(500, 32, 100, 20, 1), bench_dsm(8, 32, 64, 50, 1)]
     else:
         cases = [
-            bench_reverse(2000, 64, 500, 100, 3),
-            bench_reverse(10000, 256, 200, 50, 3),
-            bench_dsm(16, 128, 256, 500, 3),
+            bench_reverse(2000, 64, 500, 100, 2),
+            bench_reverse(10000, 128, 200, 30, 2),
+            bench_dsm(16, 128, 256, 300, 2),
         ]
     print(f"backend: {jax.default_backend()}, devices: {jax.devices()}, torch {torch.__version__}")
     print()
