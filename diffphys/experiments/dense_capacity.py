@@ -46,7 +46,8 @@ def stable_fraction(model_fn, key, n: int, grid, n_test: int):
         model = model_fn(xi, w)
         stable = jax.vmap(model.is_fixed_point)(tests)
         stored = jnp.arange(n_test) < p_active  # only stored patterns can be recalled
-        return jnp.sum((stable & stored).astype(jnp.float32)) / jnp.minimum(n_test, p_active)
+        n_stored = jnp.minimum(n_test, p_active).astype(jnp.float32)
+        return jnp.sum((stable & stored).astype(jnp.float32)) / n_stored
 
     return jax.lax.map(at, grid)
 
