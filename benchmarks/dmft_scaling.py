@@ -2,7 +2,7 @@
 
 Compares `diffphys.theory.cugliandolo_kurchan` (JAX, one `lax.fori_loop`, six (n, n)
 matrix-vector products per step) with a NumPy implementation of the same Heun scheme in the
-same process, reports compile time separately, the (n, n) array memory 2 n^2 x bytes, and the
+same process, reports the first (compile + run) and second (run) call separately, the (n, n) array memory 2 n^2 x bytes, and the
 accuracy against the exact p = 2 solution at the same dt.
 
     python benchmarks/dmft_scaling.py [--n 250 500 1000 2000] [--numpy-max 1000] [--dt 0.1]

@@ -147,6 +147,9 @@ def _symmetric_3tensor(key, n, dtype, scale):
 
 
 class SphericalLangevinState(NamedTuple):
+    """`x` on the sphere; `energy` is H at the configuration the last step started from (it is
+    read off that step's gradient for free); record `model.energy(state.x)` for H(x) itself."""
+
     x: Float[Array, " n"]
     energy: Float[Array, ""]
 
