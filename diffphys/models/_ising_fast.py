@@ -35,12 +35,15 @@ binary digits and p_c = exp(-βΔE) evaluated in the model's float dtype and wri
 binary digits (an absolute truncation below 2^-64): detailed balance holds for each colour
 update, as for the generic kernel (which compares a 23-bit float uniform instead).
 
-**Random keys.** Any key works; `jax.random.key(seed, impl="rbg")` produces bits about four
-times faster than the default threefry on a CPU, and the kernel is correspondingly faster.
+**Random keys.** Any key works. `jax.random.key(seed, impl="rbg")` generates bits several
+times faster than the default threefry on a CPU; on the 2-core CI machine the kernel is not
+purely bound by random bits (see `benchmarks/results/ising.md`), so measure both.
 
-**GPU.** Everything is elementwise on packed words, rolls and one compaction per colour; there
-is no Python loop over sites and no host synchronisation except the (short) while loop of the
-rare undecided lanes.
+**Performance.** On a 2-core CPU the kernel makes 0.15-0.25 flips/ns, 2-3x a tuned NumPy
+checkerboard and 4-15x the generic kernel (`benchmarks/ising_checkerboard.py`). On a GPU
+everything is elementwise on packed words, rolls and one compaction per colour, with no Python
+loop over sites; the only host synchronisations are the predicates of the two do-while loops
+of the rare undecided lanes (about two per colour and sweep).
 
 References: multispin coding of the Ising model (Jacobs & Rebbi 1981; Romero, Bisson, Fatica,
 Bernaschi, Comput. Phys. Commun. 2020, arXiv 1906.06297, for the checkerboard GPU layout).
@@ -322,7 +325,7 @@ def ising_checkerboard_metropolis(
 
     - `beta`: default inverse temperature; `step(..., beta=b)` overrides it per step.
     - `bits`: random bit planes compared before the exact fallback (1..24). About 2^-bits of
-      the sites with c < d need the fallback; 8 is fastest on a CPU.
+      the sites with c < d need the fallback; 8 was fastest on a 2-core CPU.
     - `fallback_capacity`: packed words compacted per round of the fallback (default: a sixth
       of the words of one colour, at least 32). Only the speed depends on it.
 
@@ -331,7 +334,7 @@ def ising_checkerboard_metropolis(
     `step(key, state, model, beta=...)` does one sweep and returns
     `(state, DiscreteInfo(acceptance_rate, energy))`.
 
-    Any PRNG key works; `jax.random.key(seed, impl="rbg")` is about 4x faster on a CPU.
+    Any PRNG key works; `jax.random.key(seed, impl="rbg")` draws bits faster on a CPU.
     Raises `ShapeError` for an odd linear size and `ConfigError` for a non-uniform coupling or
     a nonzero field (use the generic `diffphys.sampling.checkerboard` for those).
     """
