@@ -306,7 +306,10 @@ def spherical_sk_exact(T: float, t_max: float, dt: float = 0.05) -> SphericalSKE
     **Arguments:**
 
     - `T`: temperature (any T > 0; $T_c = 1$).
-    - `t_max`, `dt`: the grid; the trapezoid error is O(dt^2).
+    - `t_max`, `dt`: the grid; the trapezoid error is O(dt^2) but enters the growth rate of
+      $\Gamma$, so it accumulates in time: use dt <= 0.02 and t_max <~ 200 (checked to 2e-4
+      against the eigenmode solution). For longer times use
+      `nonreciprocal_sk_dynamics(T, 0.0, 0.0, ...)`, the eigenmode solution of the same model.
 
     **Returns:** a `SphericalSKExact` with `.correlation(t, t_w)`, `.response(t, t_w)`.
     """
