@@ -107,18 +107,18 @@ def enumerate_averages(
 
 
 __all__ = [
+    "MAX_ROW_SITES",
     "MAX_STATES",
     "Enumeration",
     "all_configurations",
     "configurations",
     "energies",
     "enumerate_averages",
-    "log_partition",
-    "probabilities",
-    "MAX_ROW_SITES",
     "ising_critical_coupling",
     "ising_transfer_log_partition",
     "ising_transfer_log_z",
+    "log_partition",
+    "probabilities",
 ]
 
 from ._transfer import (  # noqa: E402 (the transfer matrix lives in its own module)

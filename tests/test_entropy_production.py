@@ -41,7 +41,9 @@ def test_exact_score_and_path_estimators_match_closed_form(key):
     est, se = models.entropy_production_rate(ou.drift, ou.diffusion, ou.score, x)
     assert abs(float(est) - exact) < 5 * float(se)
     x0 = ou.sample_stationary(k2, 1000)
-    _, rec = models.simulate(k3, ou.drift, ou.diffusion, x0, dt=2e-3, n_steps=2000)
+    _, rec = models.simulate_with_entropy_production(
+        k3, ou.drift, ou.diffusion, x0, dt=2e-3, n_steps=2000
+    )
     rate = np.asarray(rec["entropy"][-1]) / 4.0
     assert abs(rate.mean() - exact) < 5 * rate.std() / np.sqrt(rate.size) + 0.04 * exact
 

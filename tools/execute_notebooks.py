@@ -1,6 +1,6 @@
 """Execute notebooks top to bottom and store them with their outputs.
 
-    python tools/execute_notebooks.py notebooks/ising.ipynb [more.ipynb ...]
+python tools/execute_notebooks.py notebooks/ising.ipynb [more.ipynb ...]
 """
 
 import sys
@@ -13,7 +13,9 @@ from nbclient import NotebookClient
 def execute(path: str, timeout: int = 600) -> float:
     nb = nbformat.read(path, as_version=4)
     t0 = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": "."}}).execute()
+    NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": "."}}
+    ).execute()
     nbformat.write(nb, path)
     return time.perf_counter() - t0
 

@@ -74,10 +74,12 @@ def _active(key, tau: float, eps: float, cfg: dict):
     n_meas = int(round(cfg["t_measure"] / dt))
     k0, k1, k2, k3 = jax.random.split(key, 4)
     x0 = jax.random.normal(k0, (cfg["n_walkers"], ap.state_dim), jnp.float32)
-    x, _ = models.simulate(k1, ap.drift, ap.diffusion, x0, dt=dt, n_steps=n_relax)
+    x, _ = models.simulate_with_entropy_production(
+        k1, ap.drift, ap.diffusion, x0, dt=dt, n_steps=n_relax
+    )
     n_snap = max(1, cfg["n_samples"] // cfg["n_walkers"])
     record_at = np.linspace(n_meas / n_snap, n_meas, n_snap).round().astype(int)
-    _, rec = models.simulate(
+    _, rec = models.simulate_with_entropy_production(
         k2, ap.drift, ap.diffusion, x, dt=dt, n_steps=n_meas, record_at=record_at
     )
     samples = rec["x"].reshape(-1, ap.state_dim)

@@ -57,7 +57,7 @@ def entropy_production_rate(
     return jnp.mean(vals), jnp.std(vals) / jnp.sqrt(float(samples.shape[0]))
 
 
-def simulate(
+def simulate_with_entropy_production(
     key: Key,
     drift: Callable,
     diffusion,

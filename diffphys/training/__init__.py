@@ -12,18 +12,18 @@ from ._score import (
 )
 
 __all__ = [
-    "denoising_score_matching",
-    "dsm_loss",
-    "implicit_score_matching",
-    "implicit_score_matching_loss",
-    "split_model",
     "AISResult",
     "TrainState",
     "ais",
     "cd",
+    "denoising_score_matching",
+    "dsm_loss",
     "exact_gradient",
     "from_loss",
+    "implicit_score_matching",
+    "implicit_score_matching_loss",
     "init_chains",
     "pcd",
+    "split_model",
     "train",
 ]
