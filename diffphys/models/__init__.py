@@ -1,6 +1,6 @@
 """The physics: energies, local fields and model-specific moves, one module per family."""
 
-from ._base import AbstractDiscreteModel, AbstractLatticeModel, AbstractModel
+from ._base import AbstractDiscreteModel, AbstractIsingModel, AbstractLatticeModel, AbstractModel
 from ._diffusion import (
     EmpiricalScore,
     GaussianMixtureScore,
@@ -75,6 +75,7 @@ __all__ = [
     "SK",
     "AbstractAssociativeMemory",
     "AbstractDiscreteModel",
+    "AbstractIsingModel",
     "AbstractLatticeModel",
     "AbstractModel",
     "ActiveOUParticles",

@@ -92,6 +92,20 @@ class AbstractDiscreteModel(AbstractModel):
             )
 
 
+class AbstractIsingModel(AbstractDiscreteModel):
+    """A discrete model of Ising spins: values -1/+1 (index 0/1), stored as int8."""
+
+    @property
+    def spin_values(self) -> tuple[int, ...]:
+        return (-1, 1)
+
+    def value_index(self, x: Spins) -> Array:
+        return ((x.astype(jnp.int32) + 1) // 2).astype(jnp.int32)
+
+    def index_value(self, idx: Array) -> Spins:
+        return (2 * idx - 1).astype(self.dtype)
+
+
 class AbstractLatticeModel(AbstractDiscreteModel):
     """A discrete model on a periodic lattice whose sites can be updated colour by colour.
 

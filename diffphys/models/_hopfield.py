@@ -29,7 +29,7 @@ import numpy as np
 from .._errors import ConfigError, ShapeError, check_positive
 from .._types import Array, Float, Key, Spins
 from ..sampling._base import SamplingAlgorithm, sweep_sites
-from ._base import AbstractDiscreteModel, AbstractModel
+from ._base import AbstractIsingModel, AbstractModel
 
 
 def random_patterns(key: Key, n_patterns: int, n: int, *, dtype=jnp.float32) -> Array:
@@ -75,7 +75,7 @@ def _is_binary(patterns) -> bool | None:
     return bool(np.all(np.abs(arr) == 1))
 
 
-class AbstractAssociativeMemory(AbstractDiscreteModel):
+class AbstractAssociativeMemory(AbstractIsingModel):
     r"""A memory of ±1 neurons whose energy is a sum over patterns of a function of the overlap.
 
     Subclasses implement `energy_from_overlaps(m)` and the flip kernels below. The state is a
@@ -102,16 +102,6 @@ class AbstractAssociativeMemory(AbstractDiscreteModel):
     @property
     def shape(self) -> tuple[int, ...]:
         return (self.n,)
-
-    @property
-    def spin_values(self) -> tuple[int, ...]:
-        return (-1, 1)
-
-    def value_index(self, x: Spins) -> Array:
-        return ((x.astype(jnp.int32) + 1) // 2).astype(jnp.int32)
-
-    def index_value(self, idx: Array) -> Spins:
-        return (2 * idx - 1).astype(self.dtype)
 
     def overlaps(self, x: Spins) -> Float[Array, " P"]:
         r"""$m_\mu = \frac1N \sum_i \xi^\mu_i \sigma_i$ for every pattern."""
@@ -439,7 +429,7 @@ class ExponentialLossMemory(AbstractAssociativeMemory):
 # -- diluted Hopfield ----------------------------------------------------------------------
 
 
-class DilutedHopfield(AbstractDiscreteModel):
+class DilutedHopfield(AbstractIsingModel):
     r"""Hopfield network on a random symmetric dilution of the complete graph.
 
     $$E = -\frac12\sum_{i\ne j} J_{ij}\sigma_i\sigma_j,\quad
@@ -470,16 +460,6 @@ class DilutedHopfield(AbstractDiscreteModel):
     @property
     def shape(self) -> tuple[int, ...]:
         return (self.couplings.shape[0],)
-
-    @property
-    def spin_values(self) -> tuple[int, ...]:
-        return (-1, 1)
-
-    def value_index(self, x: Spins) -> Array:
-        return ((x.astype(jnp.int32) + 1) // 2).astype(jnp.int32)
-
-    def index_value(self, idx: Array) -> Spins:
-        return (2 * idx - 1).astype(self.dtype)
 
     def energy(self, x: Spins) -> Float[Array, ""]:
         s = x.astype(self.couplings.dtype)

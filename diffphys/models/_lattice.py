@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from .._errors import ConfigError, ShapeError
 from .._types import Array, Energies, Float, Spins
-from ._base import AbstractLatticeModel
+from ._base import AbstractIsingModel, AbstractLatticeModel
 
 
 def _check_lattice(lattice) -> tuple[int, ...]:
@@ -42,7 +42,7 @@ def _neighbour(idx: tuple, axis: int, step: int, lattice) -> tuple:
     return tuple((c + step) % n if a == axis else c for a, (c, n) in enumerate(zip(idx, lattice)))
 
 
-class Ising(AbstractLatticeModel):
+class Ising(AbstractLatticeModel, AbstractIsingModel):
     r"""Ising model on a periodic hypercubic lattice, spins $s_x = \pm 1$.
 
     $$E(s) = -\sum_x \sum_{a=1}^{d} J_{a,x}\, s_x s_{x+e_a} - \sum_x h_x s_x .$$
@@ -72,16 +72,6 @@ class Ising(AbstractLatticeModel):
     @property
     def shape(self) -> tuple[int, ...]:
         return self.lattice
-
-    @property
-    def spin_values(self) -> tuple[int, ...]:
-        return (-1, 1)
-
-    def value_index(self, x: Spins) -> Array:
-        return ((x.astype(jnp.int32) + 1) // 2).astype(jnp.int32)
-
-    def index_value(self, idx: Array) -> Spins:
-        return (2 * idx - 1).astype(self.dtype)
 
     def energy(self, x: Spins) -> Float[Array, ""]:
         s = x.astype(self.J.dtype)

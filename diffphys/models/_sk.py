@@ -32,7 +32,7 @@ import numpy as np
 from .._errors import ConfigError, ShapeError, check_positive
 from .._types import Array, Float, Key, Spins
 from ..sampling import DiscreteInfo, SamplingAlgorithm
-from ._base import AbstractDiscreteModel
+from ._base import AbstractIsingModel
 
 
 def _is_concrete(x) -> bool:
@@ -59,22 +59,12 @@ def _check_n(n, minimum: int) -> int:
     return int(n)
 
 
-class _IsingSpins(AbstractDiscreteModel):
+class _IsingSpins(AbstractIsingModel):
     """Shared pieces of models over N Ising spins (values -1/+1, state shape `(n,)`)."""
 
     @property
     def shape(self) -> tuple[int, ...]:
         return (self.n,)
-
-    @property
-    def spin_values(self) -> tuple[int, ...]:
-        return (-1, 1)
-
-    def value_index(self, x: Spins) -> Array:
-        return ((x.astype(jnp.int32) + 1) // 2).astype(jnp.int32)
-
-    def index_value(self, idx: Array) -> Spins:
-        return (2 * idx - 1).astype(self.dtype)
 
 
 class SK(_IsingSpins):
