@@ -11,10 +11,10 @@ from .. import models, observables, sampling, theory
 from ._core import RunContext, experiment
 
 DEFAULTS = {
-    "L": [16, 32, 64],
+    "L": [16, 32, 64, 128],
     "T": [1.6, 1.9, 2.1, 2.2, 2.25, 2.27, 2.3, 2.35, 2.45, 2.7, 3.2],
-    "n_sweeps": 6000,
-    "n_therm": 1000,
+    "n_sweeps": 12000,
+    "n_therm": 2000,
     "n_segments": 4,
     "n_blocks": 20,
     "rule": "metropolis",
