@@ -25,10 +25,10 @@ This file is generated: edit `benchmarks/results/<area>.md` and run
 |---|---|---|
 | 2D Ising checkerboard | `benchmarks/ising_checkerboard.py` | quiet machine: multispin kernel 0.32-0.42 flips/ns, 3.4-4.4x tuned NumPy, 5.6-9.5x thrml, 7.5-12x the generic kernel (target 10x: not reached) |
 | SK Metropolis throughput | `benchmarks/sk_throughput.py` | quiet machine: 3.6x NumPy for one N = 2048 sample, 0.8x for 1024 x N = 256 (target 20x: not reached; memory-bandwidth bound) |
-| CK DMFT integrator | `benchmarks/dmft_scaling.py` | 1.2-6.7x NumPy of the same scheme; t = 10^3 for p = 3 in ~10 min |
-| Hopfield retrieval | `benchmarks/hopfield_retrieval.py` | 13-421x query-by-query NumPy, 1.7-8x batched NumPy |
-| RBM PCD training | `benchmarks/rbm_training.py` | 0.8-10x scikit-learn per update (10x at 256 hidden), 63-75x the `rbms` package |
-| Diffusion / score matching | `benchmarks/diffusion.py` | see its section |
+| CK DMFT integrator | `benchmarks/dmft_scaling.py` | loaded machine: 1.2-6.7x NumPy of the same scheme; t = 10^3 for p = 3 in ~10 min |
+| Hopfield retrieval | `benchmarks/hopfield_retrieval.py` | quiet machine: 6-79x query-by-query NumPy, 1.3-10x batched NumPy |
+| RBM PCD training | `benchmarks/rbm_training.py` | quiet machine, 64x16: 0.8x scikit-learn per update but 16x sooner to its final log-likelihood, 3x the `rbms` package; loaded machine, 256 hidden: 10x scikit-learn |
+| Diffusion / score matching | `benchmarks/diffusion.py` | quiet machine: reverse SDE 3.4-3.6x NumPy but 0.85-0.88x PyTorch; DSM 0.85x NumPy, 1.3x PyTorch (target 'ahead of both': not met) |
 
 """
 
