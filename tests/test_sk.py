@@ -24,15 +24,7 @@ def _random_spins(key, shape):
 
 def _two_replicas(alg):
     """Two independent replicas of one disorder sample, stepped together (for overlaps)."""
-
-    def init(xs, model):
-        return jax.vmap(alg.init, in_axes=(0, None))(xs, model)
-
-    def step(key, state, model, **overrides):
-        keys = jax.random.split(key, 2)
-        return jax.vmap(lambda k, s: alg.step(k, s, model, **overrides))(keys, state)
-
-    return sampling.SamplingAlgorithm(init, step)
+    return sampling.replicas(alg, 2)
 
 
 def _exact_overlap_moments(model, beta):

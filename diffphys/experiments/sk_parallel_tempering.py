@@ -48,20 +48,6 @@ DEFAULTS = {
 }
 
 
-def replicas(alg: sampling.SamplingAlgorithm, n: int) -> sampling.SamplingAlgorithm:
-    """`n` independent copies of a sampler on one model (for replica overlaps): the state gets
-    a leading replica axis and each copy its own key."""
-
-    def init(xs, model):
-        return jax.vmap(alg.init, in_axes=(0, None))(xs, model)
-
-    def step(key, state, model, **overrides):
-        keys = jax.random.split(key, n)
-        return jax.vmap(lambda k, s: alg.step(k, s, model, **overrides))(keys, state)
-
-    return sampling.SamplingAlgorithm(init, step)
-
-
 def temperatures(cfg: dict) -> np.ndarray:
     """The geometric ladder T_min .. T_max with n_T rungs."""
     if not 0 < cfg["T_min"] < cfg["T_max"] or cfg["n_T"] < 2:
@@ -77,7 +63,7 @@ def _simulate_sample(key, N: int, betas, cfg: dict):
     k_model, k_x, k_run = jax.random.split(key, 3)
     model = models.SK.sample(k_model, N, kind=cfg["kind"])
     R = betas.shape[0]
-    alg = replicas(sampling.parallel_tempering(models.sk_metropolis(), betas), 2)
+    alg = sampling.replicas(sampling.parallel_tempering(models.sk_metropolis(), betas), 2)
     xs = jax.random.rademacher(k_x, (2, R, N), jnp.int8)
     state = alg.init(xs, model)
     n_equil = cfg["n_equil"]

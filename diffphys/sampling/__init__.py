@@ -1,6 +1,6 @@
 """Model-agnostic sampling kernels as `init`/`step` pairs, and the chain driver `run`."""
 
-from ._base import SamplingAlgorithm, run
+from ._base import SamplingAlgorithm, replicas, run
 from ._discrete import DiscreteInfo, DiscreteState, checkerboard, heat_bath, metropolis
 from ._langevin import LangevinInfo, LangevinState, langevin
 from ._tempering import TemperingInfo, TemperingState, parallel_tempering, swap_rates
@@ -18,6 +18,7 @@ __all__ = [
     "langevin",
     "metropolis",
     "parallel_tempering",
+    "replicas",
     "run",
     "swap_rates",
 ]

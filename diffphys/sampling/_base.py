@@ -81,6 +81,23 @@ def run(
     return state, {"time": jnp.asarray(times) + start, "record": records, "info": info}
 
 
+def replicas(algorithm: SamplingAlgorithm, n: int) -> SamplingAlgorithm:
+    """`n` independent copies of a sampler on one model, stepped together (replica overlaps).
+
+    `init(xs, model)` takes configurations with a leading replica axis of length `n`; each
+    copy gets its own key at every step. Overrides (e.g. `beta`) apply to all copies.
+    """
+
+    def init(xs, model):
+        return jax.vmap(algorithm.init, in_axes=(0, None))(xs, model)
+
+    def step(key, state, model, **overrides):
+        keys = jax.random.split(key, n)
+        return jax.vmap(lambda k, s: algorithm.step(k, s, model, **overrides))(keys, state)
+
+    return SamplingAlgorithm(init, step)
+
+
 def sweep_sites(key, n: int, order: str):
     """Site visiting order of one sweep: `"random"` (n uniform draws) or `"sequential"`."""
     if order == "random":
