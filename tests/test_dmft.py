@@ -1,10 +1,9 @@
 """Cugliandolo-Kurchan DMFT integrator and the exact p = 2 dynamics."""
 
-import jax
 import numpy as np
 import pytest
 
-from diffphys import ConfigError, models, observables, sampling, theory
+from diffphys import ConfigError, models, observables, theory
 
 
 @pytest.mark.parametrize("T", [0.5, 2.0])
@@ -91,24 +90,7 @@ def test_p3_dmft_matches_simulation(key):
     t = rec * dt
     sol = theory.cugliandolo_kurchan(3, T, 6.0, 0.05)
 
-    def one(k):
-        k_j, k_x, k_run = jax.random.split(k, 3)
-        model = models.SphericalPSpin.sample(k_j, n, 3)
-        alg = models.spherical_langevin(beta=1.0 / T, dt=dt)
-        state = alg.init(model.random_state(key=k_x), model)
-        _, tr = sampling.run(
-            k_run,
-            alg,
-            state,
-            model,
-            int(rec[-1]),
-            record=lambda s: (s.x, model.energy(s.x) / n),
-            record_at=rec,
-        )
-        return tr["record"]
-
-    # lax.map, not vmap: a batched N^3 contraction hits a slow batched-matmul path on CPU.
-    x, e = jax.jit(lambda ks: jax.lax.map(one, ks))(jax.random.split(key, 4))
+    x, e = models.spherical_quench(key, 3, n, T, dt, rec, 4)
     idx = np.arange(len(rec))
     cs = np.stack([observables.two_time_correlation(xk, idx[:2, None], idx[None, :]) for xk in x])
 

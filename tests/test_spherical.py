@@ -5,30 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffphys import ConfigError, ShapeError, models, observables, sampling, theory
-
-
-def _simulate(keys, n, p, T, dt, n_steps, record_at):
-    """Quenches from T = inf, one per key (vmapped over disorder samples): returns
-    (x, energy per spin) at the given step counts, with a leading disorder axis."""
-
-    def one(key):
-        k_j, k_x, k_run = jax.random.split(key, 3)
-        model = models.SphericalPSpin.sample(k_j, n, p)
-        alg = models.spherical_langevin(beta=1.0 / T, dt=dt)
-        state = alg.init(model.random_state(key=k_x), model)
-        _, trace = sampling.run(
-            k_run,
-            alg,
-            state,
-            model,
-            n_steps,
-            record=lambda s: (s.x, model.energy(s.x) / n),
-            record_at=record_at,
-        )
-        return trace["record"]
-
-    return jax.jit(jax.vmap(one))(keys)
+from diffphys import ConfigError, ShapeError, models, observables, theory
 
 
 def test_coupling_statistics(key):
@@ -96,7 +73,7 @@ def test_paramagnetic_energy(key):
     tolerance 5 sigma of the sample-to-sample spread plus the O(dt) Euler bias (0.005)."""
     T, dt, n = 2.0, 0.02, 1000
     rec = np.arange(500, 1001, 25)
-    _, e = _simulate(jax.random.split(key, 4), n, 2, T, dt, 1000, rec)
+    _, e = models.spherical_quench(key, 2, n, T, dt, rec, 4)
     per_sample = np.asarray(e).mean(axis=1)
     err = per_sample.std(ddof=1) / np.sqrt(len(per_sample))
     expected = float(theory.spherical_sk_equilibrium_energy(T))
@@ -124,8 +101,8 @@ def test_glass_phase_energy(key):
     closed form e = -1 + T/2 (KTJ 1976) as N grows (N = 2000: within 0.01)."""
     T, dt, n = 0.5, 0.05, 128
     rec = np.arange(3000, 4001, 50)
-    keys = jax.random.split(key, 2)
-    _, e = _simulate(keys, n, 2, T, dt, 4000, rec)
+    keys = jax.random.split(key, 2)  # the per-sample keys spherical_quench uses
+    _, e = models.spherical_quench(key, 2, n, T, dt, rec, 2)
     for k, e_k in zip(keys, np.asarray(e)):
         sim = float(np.mean(e_k))
         model = models.SphericalPSpin.sample(jax.random.split(k, 3)[0], n, 2)
@@ -145,7 +122,7 @@ def test_langevin_matches_exact_p2_dynamics(key):
     rec = np.array([50, 150, 250, 375, 500])  # t_w = 1, 3 are the first two records
     t = rec * dt
     exact = theory.spherical_sk_exact(T, 12.0, 0.01)
-    x, e = _simulate(jax.random.split(key, 8), n, 2, T, dt, int(rec[-1]), rec)
+    x, e = models.spherical_quench(key, 2, n, T, dt, rec, 8)
     idx = np.arange(len(rec))
     cs = np.stack([observables.two_time_correlation(xk, idx[:2, None], idx[None, :]) for xk in x])
     es = np.asarray(e)

@@ -1,12 +1,11 @@
 """`spherical-aging`: C(t, t_w) and e(t) of spherical SK (p = 2) and 3-spin Langevin dynamics
 after a quench, next to the DMFT solution (exact for p = 2, Cugliandolo–Kurchan for p = 3)."""
 
-import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .. import models, sampling, theory
+from .. import models, theory
 from ._core import RunContext, experiment
 
 DEFAULTS = {
@@ -35,26 +34,7 @@ def _time_grid(t_max: float, t_w, n_times: int, dt: float) -> np.ndarray:
 
 def simulate(key, p: int, n: int, T: float, dt: float, steps: np.ndarray, n_samples: int):
     """Per-sample trajectories s(t) at `steps` and energies per spin (quench from T = inf)."""
-
-    def one(k):
-        k_j, k_x, k_run = jax.random.split(k, 3)
-        model = models.SphericalPSpin.sample(k_j, n, p)
-        alg = models.spherical_langevin(beta=1.0 / T, dt=dt)
-        state = alg.init(model.random_state(key=k_x), model)
-        _, tr = sampling.run(
-            k_run,
-            alg,
-            state,
-            model,
-            int(steps[-1]),
-            record=lambda s: (s.x, model.energy(s.x) / n),
-            record_at=steps,
-        )
-        return tr["record"]
-
-    keys = jax.random.split(key, n_samples)
-    # p = 3: lax.map, since a vmapped N^3 contraction is a slow batched matmul on CPU.
-    x, e = jax.jit(jax.vmap(one) if p == 2 else (lambda ks: jax.lax.map(one, ks)))(keys)
+    x, e = models.spherical_quench(key, p, n, T, dt, steps, n_samples)
     x = np.asarray(x)
     corr = np.einsum("sin,sjn->sij", x, x) / n  # C(t_i, t_j) per sample
     return {"C": corr, "energy": np.asarray(e)}

@@ -66,6 +66,7 @@ from ._spherical import (
     SphericalPSpin,
     project_to_sphere,
     spherical_langevin,
+    spherical_quench,
 )
 from ._spherical_bm import SphericalBM
 
@@ -136,6 +137,7 @@ __all__ = [
     "simulate_with_entropy_production",
     "sk_metropolis",
     "spherical_langevin",
+    "spherical_quench",
     "supervised_overlap_low_load",
     "time_embedding",
     "zero_temperature",
