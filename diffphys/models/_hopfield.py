@@ -322,7 +322,47 @@ def _check_exp(patterns, lam):
         )
 
 
-class ExponentialMemory(AbstractAssociativeMemory):
+class _AbstractExponentialMemory(AbstractAssociativeMemory):
+    r"""Memories with $E = -\sum_\mu w_\mu e^{\lambda N m_\mu + c}$, c a constant offset.
+
+    Holds what the two exponential models share: ±1 patterns, weights, λ, log-sum-exp energies
+    and the overflow-free flip kernels. A concrete model fixes the offset `log_offset()`.
+    """
+
+    weights: Float[Array, " P"]
+    patterns: Float[Array, "P N"]
+    lam: Float[Array, ""]
+
+    def __init__(self, patterns, lam=1.0, *, weights=None, dtype=jnp.float32):
+        _check_exp(patterns, lam)
+        self.patterns = _check_patterns(patterns, dtype)
+        self.weights = _check_weights(weights, self.patterns.shape[0], dtype)
+        self.lam = jnp.asarray(lam, dtype)
+
+    @abc.abstractmethod
+    def log_offset(self) -> Float[Array, ""]:
+        """The constant c added to every exponent."""
+
+    def log_minus_energy(self, m) -> Float[Array, ""]:
+        r"""$\log(-E) = \mathrm{logsumexp}_\mu(\lambda N m_\mu + c + \log w_\mu)$: finite when
+        $E$ itself over- or underflows (-inf when every weight is 0)."""
+        return jax.nn.logsumexp(self.lam * self.n * m + self.log_offset(), b=self.weights)
+
+    def energy_from_overlaps(self, m):
+        return -jnp.exp(self.log_minus_energy(m))
+
+    def flip_delta(self, m, col, s_i):
+        scaled, c = _exp_scaled(m, col, s_i, self.weights, self.lam, self.n)
+        return _unscale(scaled, c + self.log_offset())
+
+    def scaled_flip_delta(self, m, col, s_i):
+        return _exp_scaled(m, col, s_i, self.weights, self.lam, self.n)[0]
+
+    def scaled_flip_deltas(self, x, m):
+        return _exp_scaled_all(x, m, self.patterns, self.weights, self.lam, self.n)
+
+
+class ExponentialMemory(_AbstractExponentialMemory):
     r"""Dense associative memory with exponential separation function (Demircigil et al. 2017).
 
     $$E(\sigma) = -\sum_\mu w_\mu \exp(\lambda\, \xi^\mu\cdot\sigma)
@@ -331,8 +371,9 @@ class ExponentialMemory(AbstractAssociativeMemory):
     Demircigil, Heusel, Löwe, Upgang, Vermet (J. Stat. Phys. 168, 2017) use $F(x) = e^x$
     ($\lambda = 1$) and prove a capacity exponential in N. The energy is evaluated as
     $-\exp(\mathrm{logsumexp}_\mu(\lambda N m_\mu + \log w_\mu))$ (it overflows float32 only
-    when the energy itself does, $\lambda N m \gtrsim 88$); the dynamics use log-sum-exp scaled
-    differences and never overflow. Patterns must be ±1.
+    when the energy itself does, $\lambda N m \gtrsim 88$; `log_minus_energy` never does); the
+    dynamics use log-sum-exp scaled differences and never overflow. Patterns must be ±1.
+    Capacity: `diffphys.theory.exponential_capacity_rate`.
 
     **Arguments:**
 
@@ -341,54 +382,40 @@ class ExponentialMemory(AbstractAssociativeMemory):
     - `weights`: optional `(P,)` weights.
     """
 
-    weights: Float[Array, " P"]
-    patterns: Float[Array, "P N"]
-    lam: Float[Array, ""]
-
-    def __init__(self, patterns, lam=1.0, *, weights=None, dtype=jnp.float32):
-        _check_exp(patterns, lam)
-        self.patterns = _check_patterns(patterns, dtype)
-        self.weights = _check_weights(weights, self.patterns.shape[0], dtype)
-        self.lam = jnp.asarray(lam, dtype)
-
-    def log_minus_energy(self, m) -> Float[Array, ""]:
-        r"""$\log(-E) = \mathrm{logsumexp}_\mu(\lambda N m_\mu + \log w_\mu)$."""
-        return jax.nn.logsumexp(self.lam * self.n * m, b=self.weights)
-
-    def energy_from_overlaps(self, m):
-        return -jnp.exp(self.log_minus_energy(m))
-
-    def flip_delta(self, m, col, s_i):
-        scaled, c = _exp_scaled(m, col, s_i, self.weights, self.lam, self.n)
-        return _unscale(scaled, c)
-
-    def scaled_flip_delta(self, m, col, s_i):
-        return _exp_scaled(m, col, s_i, self.weights, self.lam, self.n)[0]
-
-    def scaled_flip_deltas(self, x, m):
-        return _exp_scaled_all(x, m, self.patterns, self.weights, self.lam, self.n)
+    def log_offset(self):
+        return jnp.zeros((), self.patterns.dtype)
 
 
-class ExponentialLossMemory(AbstractAssociativeMemory):
-    r"""The exponential Hopfield model of Albanese, Alessandrelli, Barra, Sollich,
-    "Yet another exponential Hopfield model" (arXiv 2509.06905).
-
-    The cost is built from exponentials of the quadratic (squared-error) loss of the network
-    state with respect to each stored pattern:
+class ExponentialLossMemory(_AbstractExponentialMemory):
+    r"""The exponential Hopfield model of Albanese, Alessandrelli, Barra, Sollich, "Yet another
+    exponential Hopfield model" (arXiv 2509.06905): exponentials of the per-pattern quadratic
+    (squared-error) loss.
 
     $$E(\sigma) = -\sum_\mu w_\mu \exp\Big(-\frac{\lambda}{2}\,\|\sigma - \xi^\mu\|^2\Big)
       = -\sum_\mu w_\mu\, e^{-\lambda N (1 - m_\mu)},$$
 
-    (for ±1 spins $\|\sigma-\xi^\mu\|^2 = 2N(1-m_\mu)$). Every term lies in [0, 1] and equals 1
-    exactly at perfect recall, which is what "favours configurations corresponding to perfect
-    recall" means; the energy is not extensive (not a mean-field Hamiltonian). Its
-    zero-temperature dynamics coincide with `ExponentialMemory` at the same λ (the two energies
-    differ by the positive factor $e^{-\lambda N}$), so it has the same exponential capacity
-    (signal-to-noise: `diffphys.theory.exponential_capacity_rate`); the temperature scale differs.
+    since $\|\sigma-\xi^\mu\|^2 = 2N(1-m_\mu)$ for ±1 spins and patterns. Each term lies in
+    (0, 1] and equals 1 exactly at perfect recall. The energy is an N-body interaction
+    ($e^{\lambda\xi\cdot\sigma} = \prod_i(\cosh\lambda + \xi_i\sigma_i\sinh\lambda)$) and is
+    not extensive, which is our reading of the paper's "not a mean-field system": the usual
+    extensive free-energy (replica) treatment does not apply, hence a signal-to-noise analysis. Its
+    zero-temperature dynamics coincide with `ExponentialMemory` at the same λ (the energies
+    differ by the positive factor $e^{-\lambda N}$), hence the same capacity
+    (`diffphys.theory.exponential_capacity_rate`); the temperature scale differs. Energies are
+    computed as $-\exp(\mathrm{logsumexp}_\mu(\lambda N (m_\mu - 1) + \log w_\mu))$, memory
+    O(N P); `log_minus_energy` stays finite when E underflows.
 
-    Note: the formula is our reading of the paper's definition (the abstract and summary state a
-    cost made of exponentials of the per-pattern quadratic loss); λ is the inverse width of the
-    loss (the paper's β).
+    What was read, and what is inferred: the text available for this library was the paper's
+    abstract (arXiv v1 and the published version): "a cost function defined through
+    exponentials of standard quadratic loss functions" / "of standard Mean Squared Error (MSE)
+    loss function per pattern, which naturally favors configurations corresponding to perfect
+    recall", "not a mean-field system", results that "agree with those for the original
+    exponential model introduced by Ramsauer and coworkers", stability of stored patterns under
+    zero-temperature dynamics up to exponentially many patterns (signal-to-noise), and basins
+    that lower the load but keep it exponential. The formula above is the reading of those
+    sentences; the paper's symbols and normalisation (whether the exponent carries 1/2, 1/N or
+    a β) could not be checked: λ here is the inverse width of the loss in
+    $\exp(-\frac\lambda2\|\sigma-\xi\|^2)$. A different normalisation of λ rescales λ only.
 
     **Arguments:**
 
@@ -397,33 +424,13 @@ class ExponentialLossMemory(AbstractAssociativeMemory):
     - `weights`: optional `(P,)` weights.
     """
 
-    weights: Float[Array, " P"]
-    patterns: Float[Array, "P N"]
-    lam: Float[Array, ""]
-
-    def __init__(self, patterns, lam=1.0, *, weights=None, dtype=jnp.float32):
-        _check_exp(patterns, lam)
-        self.patterns = _check_patterns(patterns, dtype)
-        self.weights = _check_weights(weights, self.patterns.shape[0], dtype)
-        self.lam = jnp.asarray(lam, dtype)
+    def log_offset(self):
+        return -self.lam * self.n
 
     def losses(self, x: Spins) -> Float[Array, " P"]:
-        r"""Per-pattern quadratic losses $\frac12\|\sigma-\xi^\mu\|^2$."""
-        d = x.astype(self.patterns.dtype) - self.patterns
-        return 0.5 * jnp.sum(d * d, axis=1)
-
-    def energy_from_overlaps(self, m):
-        return -jnp.sum(self.weights * jnp.exp(-self.lam * self.n * (1 - m)))
-
-    def flip_delta(self, m, col, s_i):
-        scaled, c = _exp_scaled(m, col, s_i, self.weights, self.lam, self.n)
-        return _unscale(scaled, c - self.lam * self.n)
-
-    def scaled_flip_delta(self, m, col, s_i):
-        return _exp_scaled(m, col, s_i, self.weights, self.lam, self.n)[0]
-
-    def scaled_flip_deltas(self, x, m):
-        return _exp_scaled_all(x, m, self.patterns, self.weights, self.lam, self.n)
+        r"""Per-pattern quadratic losses $\frac12\|\sigma-\xi^\mu\|^2 = N(1 - m_\mu)$, from the
+        overlaps (no (P, N) difference array)."""
+        return self.n * (1.0 - self.overlaps(x))
 
 
 # -- diluted Hopfield ----------------------------------------------------------------------

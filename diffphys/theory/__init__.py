@@ -49,8 +49,11 @@ from ._hopfield import (
     dense_capacity,
     dense_capacity_snr,
     double_factorial,
+    exponential_basin_radius,
     exponential_capacity,
     exponential_capacity_rate,
+    exponential_capacity_snr,
+    overlap_rate,
 )
 from ._ising import T_C as ISING_2D_TC
 from ._ising import onsager_energy, onsager_free_energy, yang_magnetization
@@ -111,8 +114,10 @@ __all__ = [
     "exceptional_point",
     "excess_entropy_empirical",
     "excess_entropy_gaussian",
+    "exponential_basin_radius",
     "exponential_capacity",
     "exponential_capacity_rate",
+    "exponential_capacity_snr",
     "fisher_geometry",
     "fisher_metric",
     "h_clt",
@@ -125,6 +130,7 @@ __all__ = [
     "onsager_energy",
     "onsager_free_energy",
     "oscillation_frequency",
+    "overlap_rate",
     "scalar_curvature",
     "scalar_curvature_from_cumulants",
     "semicircle_quadrature",

@@ -6,8 +6,9 @@ r"""Theory of associative memories: AGS replica-symmetric equations and capacity
 - Krotov & Hopfield, NeurIPS 2016 ("Dense associative memory for pattern recognition"), after
   Baldi & Venkatesh, Phys. Rev. Lett. 58, 913 (1987): polynomial capacity of p-body memories.
 - Exponential memories (Demircigil et al. 2017; Ramsauer et al. 2021; Albanese et al. arXiv
-  2509.06905): a signal-to-noise / large-deviation estimate of the rate of the exponential
-  capacity $P_{max} = e^{\alpha N}$, derived in `exponential_capacity_rate`.
+  2509.06905): our signal-to-noise / large-deviation estimate of the rate of the exponential
+  capacity $P_{max} = e^{\alpha N}$ and of its dependence on the basin radius, derived in
+  `exponential_capacity_rate` (the papers' own formulas are not reproduced; see there).
 """
 
 from __future__ import annotations
@@ -169,31 +170,125 @@ def dense_capacity_snr(n, p: int, bit_error: float = 0.01):
 # -- exponential memories --------------------------------------------------------------------
 
 
-def exponential_capacity_rate(lam: float = 1.0) -> float:
-    r"""Rate α of the capacity $P_{max} \sim e^{\alpha N}$ of the exponential memories.
+def overlap_rate(q):
+    r"""Large-deviation rate of the overlap of two random ±1 vectors:
+    $\Pr(\xi\cdot\sigma/N \approx q) \asymp e^{-N I(q)}$,
 
-    For $E = -\sum_\mu e^{\lambda\,\xi^\mu\cdot\sigma}$ (`ExponentialMemory`, and equally
-    `ExponentialLossMemory`, whose energy differs by the factor $e^{-\lambda N}$) flipping a bit
-    of a stored pattern costs a signal $\sim e^{\lambda N}$; the crosstalk is
-    $\sum_{\nu} \pm e^{\lambda N q_\nu}$ over $P = e^{\alpha N}$ random overlaps $q_\nu$ whose
-    density is $e^{N(\alpha - I(q))}$, $I(q) = \frac{1+q}2\ln(1+q) + \frac{1-q}2\ln(1-q)$. Its
-    typical size is $\exp\frac N2\max_q[\alpha - I(q) + 2\lambda q] =
-    \exp\frac N2[\alpha + \ln\cosh 2\lambda]$ (the maximiser $q = \tanh 2\lambda$ is never in
-    the condensed region at the threshold), so the pattern is stable while
-
-    $$\alpha < \alpha_c(\lambda) = 2\lambda - \ln\cosh 2\lambda \ \xrightarrow{\lambda\to\infty}\ \ln 2.$$
-
-    This is the Gaussian signal-to-noise result of Demircigil et al. (2017) and of Albanese et
-    al. (arXiv 2509.06905), extended by the large-deviation (random-energy-model) count of
-    Lucibello & Mézard (arXiv 2304.14964); subexponential prefactors are not included.
+    $$I(q) = \frac{1+q}{2}\ln(1+q) + \frac{1-q}{2}\ln(1-q),\qquad I(\pm1) = \ln 2.$$
     """
+    q = np.abs(np.asarray(q, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 0.5 * (1 + q) * np.log1p(q) + 0.5 * special.xlogy(1 - q, 1 - q)
+    return out
+
+
+def _inverse_overlap_rate(a: float) -> float:
+    # the q in [0, 1] with I(q) = a, for 0 <= a <= ln 2
+    if a <= 0:
+        return 0.0
+    if a >= np.log(2):
+        return 1.0
+    return float(optimize.brentq(lambda q: float(overlap_rate(q)) - a, 0.0, 1.0, xtol=1e-14))
+
+
+def exponential_capacity_rate(lam: float = 1.0, rho: float = 0.0) -> float:
+    r"""Rate α of the capacity $P_{max} \asymp e^{\alpha N}$ of the exponential memories, for
+    retrieval from a Hamming distance $\rho N$ (basin radius ρ; ρ = 0: stored patterns are
+    fixed points).
+
+    Signal-to-noise / large-deviation estimate, derived here (not taken from a paper). For
+    $E = -\sum_\mu e^{\lambda\,\xi^\mu\cdot\sigma}$ (`ExponentialMemory`; equally
+    `ExponentialLossMemory`, whose energy differs by the positive factor $e^{-\lambda N}$), at a
+    state at distance ρN from pattern 1 the energy change of a single flip has a signal
+    $\asymp e^{\lambda N(1-2\rho)}$ and a crosstalk $\sum_{\nu>1} 2\sinh(\pm\lambda)
+    e^{\lambda N q_\nu}$ over $P = e^{\alpha N}$ random overlaps $q_\nu$, of which
+    $e^{N(\alpha - I(q))}$ lie near q (`overlap_rate`). Its size is
+    $\exp\frac N2\max_{q:\,I(q)\le\alpha}[\alpha - I(q) + 2\lambda q]$: the unconstrained
+    maximiser $q^* = \tanh 2\lambda$ gives $\exp\frac N2[\alpha + \ln\cosh 2\lambda]$ (many
+    small terms, Gaussian); when $I(q^*) > \alpha$ the largest overlap $q_{max} = I^{-1}(\alpha)$
+    dominates (a random-energy-model condensation, as in Lucibello & Mézard, arXiv 2304.14964).
+    With $t = 1 - 2\rho$, retrieval needs signal > crosstalk:
+
+    $$\alpha_c(\lambda, \rho) = \begin{cases} 2\lambda t - \ln\cosh 2\lambda, & t \ge \tanh 2\lambda,\\
+      I(t), & t < \tanh 2\lambda,\end{cases}$$
+
+    continuous at $t = \tanh 2\lambda$. At ρ = 0, $\alpha_c = 2\lambda - \ln\cosh 2\lambda
+    \to \ln 2$ as $\lambda\to\infty$. Enlarging the basin lowers α but keeps it positive for
+    every ρ < 1/2: the qualitative statement of Albanese, Alessandrelli, Barra & Sollich (arXiv
+    2509.06905, abstract) and of Demircigil et al. (J. Stat. Phys. 168, 2017) for λ = 1; their
+    own formulas (equation numbers, prefactors) could not be read for this library and are not
+    reproduced here. Subexponential prefactors are in `exponential_capacity_snr`.
+
+    **Arguments:**
+
+    - `lam`: the rate λ > 0 of the exponential.
+    - `rho`: basin radius, the fraction of corrupted bits in [0, 1/2).
+
+    **Returns:** α_c as a float.
+    """
+    lam, rho = float(lam), float(rho)
+    if lam <= 0:
+        raise ValueError(f"lam must be > 0, got {lam}.")
+    if not 0 <= rho < 0.5:
+        raise ValueError(f"rho must be in [0, 1/2), got {rho}.")
+    t = 1.0 - 2.0 * rho
+    if t >= np.tanh(2 * lam):
+        # ln cosh x = x + log1p(e^{-2x}) - ln 2, stable for large x
+        x = 2 * lam
+        return float(x * t - (x + np.log1p(np.exp(-2 * x)) - np.log(2)))
+    return float(overlap_rate(t))
+
+
+def exponential_basin_radius(n, n_patterns, lam: float = 1.0) -> np.ndarray:
+    r"""Basin radius ρ_c (fraction of corrupted bits) predicted for `n_patterns` = P stored in N
+    neurons: the largest ρ with $\alpha_c(\lambda, \rho) \ge \ln P / N$, inverting
+    `exponential_capacity_rate` (leading exponential order: $P = e^{\alpha N}$ with
+    subexponential factors ignored). 0 where the patterns themselves are not stable.
+
+    $$1 - 2\rho_c = \begin{cases}(\alpha + \ln\cosh 2\lambda)/(2\lambda), & \text{if this}
+      \ge \tanh 2\lambda,\\ I^{-1}(\alpha), & \text{otherwise,}\end{cases}
+      \qquad \alpha = \ln P / N.$$
+    """
+    n, p = np.broadcast_arrays(np.asarray(n, np.float64), np.asarray(n_patterns, np.float64))
     lam = float(lam)
-    return 2 * lam - float(np.log(np.cosh(2 * lam)))
+    out = np.zeros(n.shape)
+    lcosh = 2 * lam + np.log1p(np.exp(-4 * lam)) - np.log(2)
+    for idx in np.ndindex(n.shape):
+        a = np.log(max(p[idx], 1.0)) / n[idx]
+        if a > exponential_capacity_rate(lam, 0.0):
+            continue
+        t = (a + lcosh) / (2 * lam)
+        if t < np.tanh(2 * lam):
+            t = _inverse_overlap_rate(a)
+        out[idx] = max(0.0, 0.5 * (1.0 - t))
+    return out
 
 
-def exponential_capacity(n, lam: float = 1.0):
-    r"""$P_{max} \approx e^{\alpha_c(\lambda) N}$ with `exponential_capacity_rate` (leading order)."""
-    return np.exp(exponential_capacity_rate(lam) * np.asarray(n, dtype=np.float64))
+def exponential_capacity(n, lam: float = 1.0, rho: float = 0.0):
+    r"""$P_{max} \approx e^{\alpha_c(\lambda,\rho) N}$ with `exponential_capacity_rate`
+    (leading exponential order)."""
+    return np.exp(exponential_capacity_rate(lam, rho) * np.asarray(n, dtype=np.float64))
+
+
+def exponential_capacity_snr(n, lam: float = 1.0, recall: float = 0.99):
+    r"""Finite-N signal-to-noise capacity of the exponential memories at ρ = 0 (our estimate).
+
+    Flipping bit i of a stored pattern changes the energy by a signal
+    $2\sinh\lambda\,e^{\lambda(N-1)}$ (the pattern's own term) against a crosstalk with mean 0
+    and variance $(P-1)\,4\sinh^2\lambda\,\cosh(2\lambda)^{N-1}$ (the other patterns: the
+    flipped site contributes $2\sinh(\pm\lambda)$, the other N - 1 sites $e^{\lambda R}$ with
+    $\mathbb E\,e^{2\lambda R} = \cosh(2\lambda)^{N-1}$). Treating the crosstalk as Gaussian
+    and the N bits as independent, a fraction `recall` of the patterns is stable when the
+    signal-to-noise ratio is $z = \Phi^{-1}(1 - (1-\text{recall})/N)$:
+
+    $$P_{max} = 1 + \frac{e^{(N-1)\,(2\lambda - \ln\cosh 2\lambda)}}{z^2}.$$
+
+    Valid in the Gaussian regime ($\tanh 2\lambda < 1$ always holds at ρ = 0, but at small N and
+    large λ the crosstalk is dominated by few terms and this overestimates the capacity).
+    """
+    n = np.asarray(n, dtype=np.float64)
+    z = special.ndtri(1.0 - (1.0 - recall) / n)
+    return 1.0 + np.exp((n - 1) * exponential_capacity_rate(lam, 0.0)) / z**2
 
 
 __all__ = [
@@ -205,6 +300,9 @@ __all__ = [
     "dense_capacity",
     "dense_capacity_snr",
     "double_factorial",
+    "exponential_basin_radius",
     "exponential_capacity",
     "exponential_capacity_rate",
+    "exponential_capacity_snr",
+    "overlap_rate",
 ]
