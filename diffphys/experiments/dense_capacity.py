@@ -1,12 +1,11 @@
 """`dense-capacity`: largest number of perfectly recalled patterns versus N for p = 2, 3, 4."""
 
-import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .. import ensemble, models, theory
+from .. import models, theory
+from ._capacity import capacity_grid, measure_capacity
 from ._core import RunContext, experiment
 
 DEFAULTS = {
@@ -20,70 +19,6 @@ DEFAULTS = {
     "n_test": 8,
     "recall": 0.99,
 }
-
-
-def capacity_grid(n: int, p: int, n_grid: int, span) -> np.ndarray:
-    """Geometric grid of pattern counts around the Krotov–Hopfield capacity at (N, p)."""
-    centre = float(theory.dense_capacity(n, p))
-    grid = np.geomspace(span[0] * centre, span[1] * centre, n_grid)
-    return np.unique(np.maximum(np.round(grid), 2).astype(np.int64))
-
-
-def stable_fraction(model_fn, key, n: int, grid, n_test: int):
-    """Fraction of the first min(`n_test`, P) stored patterns that are exact fixed points of the T = 0
-    dynamics, for every pattern count in `grid` (nested masks of one pattern draw).
-
-    `model_fn(patterns, weights)` builds the memory. A pattern is perfectly recalled when no
-    single flip lowers its energy (all N bits stable), tested with the all-sites flip kernel.
-    """
-    p_cap = int(np.asarray(grid)[-1])
-    grid = jnp.asarray(grid)
-    xi = models.random_patterns(key, p_cap, n)
-    tests = xi[:n_test].astype(jnp.int8)
-
-    def at(p_active):
-        w = (jnp.arange(p_cap) < p_active).astype(jnp.float32)
-        model = model_fn(xi, w)
-        stable = jax.vmap(model.is_fixed_point)(tests)
-        stored = jnp.arange(n_test) < p_active  # only stored patterns can be recalled
-        n_stored = jnp.minimum(n_test, p_active).astype(jnp.float32)
-        return jnp.sum((stable & stored).astype(jnp.float32)) / n_stored
-
-    return jax.lax.map(at, grid)
-
-
-def p_max_from(grid, frac, level):
-    """Largest P with recall >= level, interpolated (in log P) to where the fraction crosses it."""
-    grid = np.asarray(grid, np.float64)
-    frac = np.asarray(frac, np.float64)
-    below = np.nonzero(frac < level)[0]
-    if below.size == 0:
-        return float("nan")  # never lost recall on the grid
-    j = below[0]
-    if j == 0:
-        return float("nan")  # already below at the smallest P
-    lg = np.log(grid)
-    t = (frac[j - 1] - level) / (frac[j - 1] - frac[j])
-    return float(np.exp(lg[j - 1] + t * (lg[j] - lg[j - 1])))
-
-
-def _run_p(ctx: RunContext, p: int, cfg: dict):
-    out = []
-    for n in cfg[f"N_p{p}"]:
-        grid = capacity_grid(n, p, cfg["n_grid"], cfg["grid_span"])
-
-        def model_fn(xi, w, p=p):
-            return models.DenseAssociativeMemory(xi, p=p, weights=w, binary=True)
-
-        def work(n=n, grid=grid, model_fn=model_fn):
-            keys = jax.random.split(ctx.key("p", p, "N", n), cfg["n_samples"])
-            f = ensemble.run(
-                lambda k: stable_fraction(model_fn, k, n, grid, cfg["n_test"]), keys, chunk_size=8
-            )
-            return {"grid": grid, "fraction": f.mean(0)}
-
-        out.append(ctx.task(f"p={p}/N={n}", work))
-    return out
 
 
 def _fit(n, pmax):
@@ -160,12 +95,18 @@ def dense_capacity(ctx: RunContext, cfg: dict):
     G = np.full((len(ps), n_max, g_max), np.nan)
     F = np.full((len(ps), n_max, g_max), np.nan)
     for a, p in enumerate(ps):
-        for j, (n, res) in enumerate(zip(cfg[f"N_p{p}"], _run_p(ctx, p, cfg))):
+
+        def model_fn(xi, w, p=p):
+            return models.DenseAssociativeMemory(xi, p=p, weights=w, binary=True)
+
+        for j, n in enumerate(cfg[f"N_p{p}"]):
+            grid = capacity_grid(float(theory.dense_capacity(n, p)), g_max, cfg["grid_span"])
+            key = ctx.key("p", p, "N", n)
+            g, f, pm = measure_capacity(ctx, f"p={p}/N={n}", key, n, grid, model_fn, cfg)
             N[a, j] = n
-            g, f = np.asarray(res["grid"]), np.asarray(res["fraction"])
             G[a, j, : len(g)] = g
             F[a, j, : len(f)] = f
-            PM[a, j] = p_max_from(g, f, cfg["recall"])
+            PM[a, j] = pm
     ds = xr.Dataset(
         {
             "N": (("p", "N_index"), N),

@@ -1,20 +1,20 @@
 """`exponential-capacity`: capacity of the exponential memories versus N, P_max = exp(alpha N)."""
 
-import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .. import ensemble, models, theory
+from .. import models, theory
+from .._errors import ConfigError
+from ._capacity import capacity_grid, measure_capacity
 from ._core import RunContext, experiment
-from .dense_capacity import p_max_from, stable_fraction
 
 DEFAULTS = {
     "family": ["exponential", "exponential_loss"],
-    "N": [8, 12, 16, 20, 24, 28],
+    "N": [8, 12, 16, 20, 24, 28, 32],
     "lam": 0.25,
     "n_grid": 14,
-    "grid_span": [0.02, 4.0],
+    "grid_span": [0.05, 6.0],
     "n_samples": 48,
     "n_test": 8,
     "recall": 0.99,
@@ -39,18 +39,24 @@ def _fit(n, pmax):
 
 def _summary(ds) -> dict:
     lam = float(ds.attrs["lam"])
+    recall = float(ds.attrs["recall"])
+    n = ds["N"].values.astype(float)
     out = {
         "lam": lam,
         "alpha_theory": theory.exponential_capacity_rate(lam),
-        "alpha_theory_source": "signal-to-noise / large deviations, "
-        "diffphys.theory.exponential_capacity_rate: 2 lam - ln cosh(2 lam)",
-        "recall_level": float(ds.attrs["recall"]),
+        "alpha_theory_source": "signal-to-noise / large deviations (derived in this library, "
+        "not the paper's formula): diffphys.theory.exponential_capacity_rate = "
+        "2 lam - ln cosh(2 lam)",
+        "alpha_snr_same_N": _fit(n, theory.exponential_capacity_snr(n, lam, recall))[0],
+        "alpha_snr_same_N_source": "slope of ln P_max from diffphys.theory."
+        "exponential_capacity_snr (Gaussian crosstalk, same recall criterion) over the same N",
+        "recall_level": recall,
     }
     for fam in ds["family"].values:
-        a, _ = _fit(ds["N"].values.astype(float), ds["P_max"].sel(family=fam).values)
+        a, _ = _fit(n, ds["P_max"].sel(family=fam).values)
         out[f"alpha_{fam}"] = a
         out[f"P_max_{fam}"] = {
-            int(n): float(v) for n, v in zip(ds["N"].values, ds["P_max"].sel(family=fam).values)
+            int(k): float(v) for k, v in zip(ds["N"].values, ds["P_max"].sel(family=fam).values)
         }
     # the headline: the 2509.06905 model when present, else the first family
     fams = list(ds["family"].values)
@@ -64,6 +70,7 @@ def _figure(ds):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     n = ds["N"].values.astype(float)
     lam = float(ds.attrs["lam"])
+    recall = float(ds.attrs["recall"])
     for k, fam in enumerate(ds["family"].values):
         pm = ds["P_max"].sel(family=fam).values
         a, b = _fit(n, pm)
@@ -79,18 +86,17 @@ def _figure(ds):
             axes[1].semilogx(
                 g[ok], f[ok], "-", color=f"C{k}", alpha=0.3 + 0.7 * j / max(len(n) - 1, 1)
             )
+    nn = np.linspace(n.min(), n.max(), 50)
+    snr = theory.exponential_capacity_snr(nn, lam, recall)
+    a_snr = _fit(nn, snr)[0]
+    axes[0].semilogy(nn, snr, "k--", lw=1, label=f"SNR theory, same criterion (slope {a_snr:.3f})")
     at = theory.exponential_capacity_rate(lam)
-    axes[0].semilogy(
-        n,
-        np.exp(at * n) * np.exp(_fit(n, ds["P_max"].isel(family=0).values)[1]),
-        "k:",
-        label=f"slope of theory alpha = {at:.3f}",
-    )
+    axes[0].semilogy(nn, np.exp(at * nn), "k:", lw=1, label=f"exp(alpha_c N), alpha_c = {at:.3f}")
     axes[0].set_xlabel("N")
-    axes[0].set_ylabel(f"P_max ({100 * ds.attrs['recall']:.0f}% of patterns stable)")
+    axes[0].set_ylabel(f"P_max ({100 * recall:.0f}% of patterns stable)")
     axes[0].set_title(f"exponential memories, lam = {lam}: log P_max linear in N", fontsize=9)
     axes[0].legend(fontsize=8)
-    axes[1].axhline(ds.attrs["recall"], color="k", ls=":", lw=1)
+    axes[1].axhline(recall, color="k", ls=":", lw=1)
     axes[1].set_xlabel("P")
     axes[1].set_ylabel("fraction of stored patterns that are fixed points")
     axes[1].set_title("recall curves (darker = larger N)", fontsize=9)
@@ -104,10 +110,9 @@ def exponential_capacity(ctx: RunContext, cfg: dict):
     fams = list(cfg["family"])
     for fam in fams:
         if fam not in FAMILIES:
-            from .._errors import ConfigError
-
             raise ConfigError(f"unknown family {fam!r}; choose from {sorted(FAMILIES)}.")
     lam = float(cfg["lam"])
+    recall = float(cfg["recall"])
     ns = [int(n) for n in cfg["N"]]
     ctx.set_total(len(fams) * len(ns))
     G = np.full((len(fams), len(ns), cfg["n_grid"]), np.nan)
@@ -115,29 +120,20 @@ def exponential_capacity(ctx: RunContext, cfg: dict):
     PM = np.full((len(fams), len(ns)), np.nan)
     for a, fam in enumerate(fams):
         cls = FAMILIES[fam][1]
+
+        def model_fn(xi, w, cls=cls):
+            return cls(xi, lam=lam, weights=w)
+
         for j, n in enumerate(ns):
-            centre = float(theory.exponential_capacity(n, lam))
-            span = cfg["grid_span"]
-            grid = np.geomspace(max(span[0] * centre, 2), max(span[1] * centre, 8), cfg["n_grid"])
-            grid = np.unique(np.round(grid).astype(np.int64))
-
-            def model_fn(xi, w, cls=cls):
-                return cls(xi, lam=lam, weights=w)
-
-            def work(n=n, grid=grid, model_fn=model_fn, fam=fam):
-                keys = jax.random.split(ctx.key(fam, n), cfg["n_samples"])
-                f = ensemble.run(
-                    lambda k: stable_fraction(model_fn, k, n, grid, cfg["n_test"]),
-                    keys,
-                    chunk_size=8,
-                )
-                return {"grid": grid, "fraction": f.mean(0)}
-
-            res = ctx.task(f"{fam}/N={n}", work)
-            g, f = np.asarray(res["grid"]), np.asarray(res["fraction"])
+            # centred on the finite-N signal-to-noise prediction with the same recall criterion
+            centre = float(theory.exponential_capacity_snr(n, lam, recall))
+            grid = capacity_grid(centre, cfg["n_grid"], cfg["grid_span"])
+            g, f, pm = measure_capacity(
+                ctx, f"{fam}/N={n}", ctx.key(fam, n), n, grid, model_fn, cfg
+            )
             G[a, j, : len(g)] = g
             F[a, j, : len(f)] = f
-            PM[a, j] = p_max_from(g, f, cfg["recall"])
+            PM[a, j] = pm
     ds = xr.Dataset(
         {
             "P_max": (("family", "N"), PM),
