@@ -21,11 +21,14 @@ from ._dmft import (
     two_time,
 )
 from ._dmft_nonreciprocal import (
+    NonreciprocalDMFTSolution,
     NonreciprocalDynamics,
     exceptional_discriminant,
     exceptional_point,
+    nonreciprocal_dmft,
     nonreciprocal_sk_dynamics,
     oscillation_frequency,
+    rotation_components,
     semicircle_quadrature,
     sk_aging_correlation,
 )
@@ -53,6 +56,7 @@ from ._hopfield import (
     exponential_capacity,
     exponential_capacity_rate,
     exponential_capacity_snr,
+    exponential_stable_fraction,
     overlap_rate,
 )
 from ._ising import T_C as ISING_2D_TC
@@ -65,6 +69,12 @@ from ._kde import (
     mean_participation_ratio,
     nearest_distance,
     tail_index,
+)
+from ._spherical_bm import (
+    TeacherStudentScores,
+    condensation_free_energy,
+    sbm_map_couplings,
+    sbm_teacher_student,
 )
 from ._sk import (
     SK_FINITE_SIZE_EXPONENT,
@@ -84,6 +94,8 @@ from ._sk import (
 )
 
 __all__ = [
+    "TeacherStudentScores",
+    "condensation_free_energy",
     "ISING_2D_TC",
     "SK_FINITE_SIZE_EXPONENT",
     "SK_GROUND_STATE_ENERGY",
@@ -91,6 +103,7 @@ __all__ = [
     "AGSSolution",
     "DMFTSolution",
     "FisherGeometry",
+    "NonreciprocalDMFTSolution",
     "NonreciprocalDynamics",
     "SphericalSKExact",
     "TorusFisherGeometry",
@@ -118,6 +131,7 @@ __all__ = [
     "exponential_capacity",
     "exponential_capacity_rate",
     "exponential_capacity_snr",
+    "exponential_stable_fraction",
     "fisher_geometry",
     "fisher_metric",
     "h_clt",
@@ -126,11 +140,15 @@ __all__ = [
     "log_density_per_dim",
     "mean_participation_ratio",
     "nearest_distance",
+    "nonreciprocal_dmft",
     "nonreciprocal_sk_dynamics",
     "onsager_energy",
     "onsager_free_energy",
     "oscillation_frequency",
     "overlap_rate",
+    "rotation_components",
+    "sbm_map_couplings",
+    "sbm_teacher_student",
     "scalar_curvature",
     "scalar_curvature_from_cumulants",
     "semicircle_quadrature",
