@@ -270,24 +270,37 @@ def exponential_capacity(n, lam: float = 1.0, rho: float = 0.0):
     return np.exp(exponential_capacity_rate(lam, rho) * np.asarray(n, dtype=np.float64))
 
 
-def exponential_capacity_snr(n, lam: float = 1.0, recall: float = 0.99):
-    r"""Finite-N signal-to-noise capacity of the exponential memories at ρ = 0 (our estimate).
+def exponential_stable_fraction(n, n_patterns, lam: float = 1.0):
+    r"""Finite-N signal-to-noise estimate of the fraction of stored patterns that are fixed points
+    of the exponential memories (our estimate, ρ = 0).
 
     Flipping bit i of a stored pattern changes the energy by a signal
     $2\sinh\lambda\,e^{\lambda(N-1)}$ (the pattern's own term) against a crosstalk with mean 0
     and variance $(P-1)\,4\sinh^2\lambda\,\cosh(2\lambda)^{N-1}$ (the other patterns: the
     flipped site contributes $2\sinh(\pm\lambda)$, the other N - 1 sites $e^{\lambda R}$ with
     $\mathbb E\,e^{2\lambda R} = \cosh(2\lambda)^{N-1}$). Treating the crosstalk as Gaussian
-    and the N bits as independent, a fraction `recall` of the patterns is stable when the
-    signal-to-noise ratio is $z = \Phi^{-1}(1 - (1-\text{recall})/N)$:
+    and the N bits as independent,
 
-    $$P_{max} = 1 + \frac{e^{(N-1)\,(2\lambda - \ln\cosh 2\lambda)}}{z^2}.$$
+    $$f = \big(1 - \Phi(-s)\big)^N,\qquad
+      s^2 = \frac{e^{(N-1)\,(2\lambda - \ln\cosh 2\lambda)}}{P - 1}.$$
 
-    Valid in the Gaussian regime ($\tanh 2\lambda < 1$ always holds at ρ = 0, but at small N and
-    large λ the crosstalk is dominated by few terms and this overestimates the capacity).
+    Valid in the Gaussian regime; at small N and large λ the crosstalk is dominated by few terms.
     """
     n = np.asarray(n, dtype=np.float64)
-    z = special.ndtri(1.0 - (1.0 - recall) / n)
+    p = np.asarray(n_patterns, dtype=np.float64)
+    log_s2 = (n - 1) * exponential_capacity_rate(lam, 0.0) - np.log(np.maximum(p - 1, 1e-300))
+    s = np.exp(0.5 * log_s2)
+    return np.where(p <= 1, 1.0, special.ndtr(s) ** n)
+
+
+def exponential_capacity_snr(n, lam: float = 1.0, recall: float = 0.99):
+    r"""The P at which `exponential_stable_fraction` equals `recall` (our finite-N estimate):
+
+    $$P_{max} = 1 + \frac{e^{(N-1)\,(2\lambda - \ln\cosh 2\lambda)}}{z^2},\qquad
+      z = \Phi^{-1}(\text{recall}^{1/N}).$$
+    """
+    n = np.asarray(n, dtype=np.float64)
+    z = special.ndtri(float(recall) ** (1.0 / n))
     return 1.0 + np.exp((n - 1) * exponential_capacity_rate(lam, 0.0)) / z**2
 
 
@@ -304,5 +317,6 @@ __all__ = [
     "exponential_capacity",
     "exponential_capacity_rate",
     "exponential_capacity_snr",
+    "exponential_stable_fraction",
     "overlap_rate",
 ]
