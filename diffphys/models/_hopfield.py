@@ -398,9 +398,9 @@ class ExponentialLossMemory(_AbstractExponentialMemory):
     (0, 1] and equals 1 exactly at perfect recall. The energy is an N-body interaction
     ($e^{\lambda\xi\cdot\sigma} = \prod_i(\cosh\lambda + \xi_i\sigma_i\sinh\lambda)$) and is
     not extensive, which is our reading of the paper's "not a mean-field system": the usual
-    extensive free-energy (replica) treatment does not apply, hence a signal-to-noise analysis. Its
-    zero-temperature dynamics coincide with `ExponentialMemory` at the same λ (the energies
-    differ by the positive factor $e^{-\lambda N}$), hence the same capacity
+    extensive free-energy (replica) treatment does not apply, hence a signal-to-noise
+    analysis. Its zero-temperature dynamics coincide with `ExponentialMemory` at the same λ
+    (the energies differ by the positive factor $e^{-\lambda N}$), hence the same capacity
     (`diffphys.theory.exponential_capacity_rate`); the temperature scale differs. Energies are
     computed as $-\exp(\mathrm{logsumexp}_\mu(\lambda N (m_\mu - 1) + \log w_\mu))$, memory
     O(N P); `log_minus_energy` stays finite when E underflows.
@@ -415,7 +415,10 @@ class ExponentialLossMemory(_AbstractExponentialMemory):
     that lower the load but keep it exponential. The formula above is the reading of those
     sentences; the paper's symbols and normalisation (whether the exponent carries 1/2, 1/N or
     a β) could not be checked: λ here is the inverse width of the loss in
-    $\exp(-\frac\lambda2\|\sigma-\xi\|^2)$. A different normalisation of λ rescales λ only.
+    $\exp(-\frac\lambda2\|\sigma-\xi\|^2)$. A constant factor in the exponent only rescales
+    λ; an exponent $-\beta\,\mathrm{MSE}$ with the MSE normalised by 1/N and β independent of
+    N would not give the exponential capacity the abstract reports, so the exponent must be
+    extensive, as here.
 
     **Arguments:**
 
