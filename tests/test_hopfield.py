@@ -170,6 +170,8 @@ def test_exponential_capacity_rate_formula():
     assert theory.exponential_capacity_rate(40.0) == pytest.approx(math.log(2), rel=1e-9)
     assert float(theory.overlap_rate(1.0)) == pytest.approx(math.log(2))
     assert theory.exponential_basin_radius(20, 1e9, 0.25) == 0.0  # above capacity
+    with pytest.raises(diffphys.ConfigError):
+        theory.exponential_capacity_rate(0.25, rho=0.5)
 
 
 @pytest.mark.parametrize("kind", ["hopfield", "dense", "exp", "loss"])

@@ -18,6 +18,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import optimize, special
 
+from .._errors import ConfigError
+
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(201)
 _GH_W = _GH_W / np.sqrt(2 * np.pi)  # ∫ Dz f(z) ≈ Σ w f(x), Dz the standard Gaussian measure
 
@@ -228,9 +230,11 @@ def exponential_capacity_rate(lam: float = 1.0, rho: float = 0.0) -> float:
     """
     lam, rho = float(lam), float(rho)
     if lam <= 0:
-        raise ValueError(f"lam must be > 0, got {lam}.")
+        raise ConfigError(f"lam must be > 0 (the rate of the exponential), got {lam}.")
     if not 0 <= rho < 0.5:
-        raise ValueError(f"rho must be in [0, 1/2), got {rho}.")
+        raise ConfigError(
+            f"rho is the basin radius, a fraction of flipped bits in [0, 1/2); got {rho}."
+        )
     t = 1.0 - 2.0 * rho
     if t >= np.tanh(2 * lam):
         # ln cosh x = x + log1p(e^{-2x}) - ln 2, stable for large x
