@@ -23,7 +23,7 @@ DEFAULTS = {
 FAMILIES = {
     "exponential": ("Demircigil et al. 2017: E = -sum exp(lam xi.s)", models.ExponentialMemory),
     "exponential_loss": (
-        "arXiv 2509.06905: E = -sum exp(-lam |s - xi|^2 / 2)",
+        "arXiv 2509.06905 (read from its abstract): E = -sum exp(-lam |s - xi|^2 / 2)",
         models.ExponentialLossMemory,
     ),
 }
