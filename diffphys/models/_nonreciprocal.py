@@ -1,23 +1,42 @@
 r"""Two spherical SK systems with shared couplings, coupled non-reciprocally.
 
 The model of Garcia Lorenzana, Altieri, Biroli, Fruchart & Vitelli, "Nonreciprocal
-spin-glass transition and aging", PRL 135, 187402 (2025), arXiv 2408.17360: two identical
-spherical SK systems $s^1, s^2 \in \mathbb{R}^N$, $|s^a|^2 = N$, with the *same* symmetric
-couplings $J_{ij}\sim N(0, 1/N)$, coupled site by site with opposite signs,
+spin-glass transition and aging", PRL 135, 187402 (2025), arXiv 2408.17360, and of its
+companion PRE "Nonreciprocally coupled spin glasses: exceptional-point-mediated phase
+transitions and aging".
+
+What was read (the papers' full text could not be retrieved here; only the abstracts, the
+figure captions and an APS talk abstract): "a bipartite spherical Sherrington-Kirkpatrick
+model that describes the antagonistic coupling between two identical complex agents modeled as
+macroscopic spin glasses" (abstract); "two (N-dimensional) spherical spin systems,
+corresponding degrees of freedom are coupled non-reciprocally ... the identical random
+potential in both systems" (Fig. 1 caption); the DMFT is presented through "the diagonal and
+antisymmetric components of the response and correlation functions" (Fig. 2 caption); "a
+finite temperature transition from a static disordered phase to a non-time-translationally-
+invariant regime ... macroscopic oscillations superimposed on aging" (APS March Meeting 2026
+abstract). The equations below are our reading of that description, in our notation (the
+papers' symbols could not be read):
 
 $$\dot s^1_i = \sum_j J_{ij} s^1_j - z_1(t) s^1_i + K_{12}\, s^2_i + \xi^1_i,\qquad
   \dot s^2_i = \sum_j J_{ij} s^2_j - z_2(t) s^2_i + K_{21}\, s^1_i + \xi^2_i,$$
 
-$\langle \xi^a_i(t)\xi^b_j(t')\rangle = 2T\delta_{ab}\delta_{ij}\delta(t-t')$, one Lagrange
-multiplier $z_a$ per sphere. The PRL's antagonistic coupling is $K_{12} = +\alpha$,
-$K_{21} = -\alpha$. We add an optional reciprocal part $\kappa$: $K_{12} = \kappa + \alpha$,
-$K_{21} = \kappa - \alpha$ ($\kappa = 0$ is the PRL model; $\kappa \ne 0$ is our extension,
-not taken from the papers). The bare matrix K has eigenvalues $\pm\sqrt{\kappa^2 -
-\alpha^2}$ with an exceptional point at $|\alpha| = |\kappa|$ (the mechanism of Fruchart,
-Hanai, Littlewood & Vitelli, Nature 592, 363 (2021)); with the dynamical Lagrange multipliers
-the relevant one-mode generator is $-\mathrm{diag}(z_1, z_2) + K$, whose exceptional point
-sits elsewhere (see `diffphys.theory.exceptional_discriminant` and
-`diffphys.theory.nonreciprocal_sk_dynamics` for the exact N -> inf dynamics).
+two spheres $|s^a|^2 = N$ with the *same* symmetric $J_{ij}\sim N(0, 1/N)$,
+$\langle \xi^a_i(t)\xi^b_j(t')\rangle = 2T\delta_{ab}\delta_{ij}\delta(t-t')$ and one Lagrange
+multiplier $z_a$ per sphere. Antagonistic coupling: $K_{12} = +\alpha$, $K_{21} = -\alpha$
+(system 1 follows system 2, system 2 flees system 1). This (`kappa = 0`) is the default.
+
+Extension (ours, not from the papers): a reciprocal part $\kappa$, $K_{12} = \kappa + \alpha$,
+$K_{21} = \kappa - \alpha$. The bare K then has eigenvalues $\pm\sqrt{\kappa^2-\alpha^2}$ and an
+exceptional point at $|\alpha| = |\kappa|$ (the mechanism of Fruchart, Hanai, Littlewood &
+Vitelli, Nature 592, 363 (2021)); the experiment `nonreciprocal-spin-glass` uses it to cross
+an exceptional point by varying $\alpha$ at fixed T.
+
+Exact consequence for $\kappa = 0$ (derived here, `diffphys.theory` module docs): the two
+systems rotate rigidly into each other at frequency $\alpha$ around two independent spherical SK
+trajectories, so $T_c = 1$ for every $\alpha$: a static, time-translation-invariant paramagnet
+above, an aging phase with undamped oscillations $C_{11}(t, t') = C_{SK}(t, t')\cos\alpha(t-t')$
+below. The DMFT of this model (any p) is `diffphys.theory.nonreciprocal_dmft`; for p = 2 its
+exact eigenmode solution is `diffphys.theory.nonreciprocal_sk_dynamics`.
 """
 
 from __future__ import annotations
@@ -35,8 +54,9 @@ from ._spherical import SphericalPSpin, project_to_sphere
 
 
 class NonreciprocalSK(eqx.Module):
-    r"""Two spherical SK systems sharing J, coupled by $K = [[0, \kappa+\alpha], [\kappa-\alpha,
-    0]]$ (Garcia Lorenzana et al. 2025; $\kappa = 0$ is their model).
+    r"""Two spherical SK systems sharing J, coupled site by site by $K = [[0, \kappa+\alpha],
+    [\kappa-\alpha, 0]]$ (Garcia Lorenzana et al. 2025; the default $\kappa = 0$ is their
+    antagonistic coupling, $\kappa \ne 0$ our extension; see the module docstring).
 
     The state is an array of shape (2, N): row a is system a. There is no energy whose gradient
     gives the dynamics when $\alpha \ne 0$; `energies(x)` returns the two internal energies
@@ -45,8 +65,9 @@ class NonreciprocalSK(eqx.Module):
     **Fields:**
 
     - `couplings`: the shared symmetric N x N matrix J (variance 1/N, zero diagonal).
-    - `alpha`: antisymmetric (antagonistic) coupling.
-    - `kappa`: reciprocal inter-system coupling (0 in the PRL).
+    - `alpha`: antisymmetric (antagonistic, non-reciprocal) coupling.
+    - `kappa`: reciprocal inter-system coupling; 0 (the default) is the papers' model, any other
+      value is our extension.
     """
 
     couplings: Float[Array, "n n"]
@@ -101,6 +122,12 @@ class NonreciprocalSK(eqx.Module):
     def drift(self, x: Float[Array, "2 n"]) -> Float[Array, "2 n"]:
         """Deterministic force without the Lagrange term: $J s^a + \\sum_b K_{ab} s^b$."""
         return x @ self.couplings + self.coupling_matrix() @ x
+
+    def lagrange_multipliers(self, x: Float[Array, "2 n"], beta) -> Float[Array, " 2"]:
+        r"""$z_a = T + s^a\cdot(J s^a + \sum_b K_{ab}s^b)/N$: the Lagrange multipliers that keep
+        $|s^a|^2 = N$ under the continuous-time dynamics (Itô) at inverse temperature `beta`."""
+        temp = 1.0 / jnp.asarray(beta, x.dtype)
+        return temp + jnp.sum(x * self.drift(x), axis=-1) / jnp.asarray(self.n, x.dtype)
 
     def energies(self, x: Float[Array, "2 n"]) -> Float[Array, " 2"]:
         return -0.5 * jnp.sum(x * (x @ self.couplings), axis=-1)

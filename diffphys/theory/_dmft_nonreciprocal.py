@@ -1,27 +1,36 @@
-r"""Large-N dynamics of the non-reciprocally coupled spherical SK systems, and its exceptional point.
+r"""Large-N dynamics of the non-reciprocally coupled spherical systems: DMFT and exact p = 2.
 
-Model (`diffphys.models.NonreciprocalSK`; Garcia Lorenzana, Altieri, Biroli, Fruchart &
-Vitelli, PRL 135, 187402 (2025), arXiv 2408.17360): $\dot s^a = J s^a - z_a s^a +
-\sum_b K_{ab}s^b + \xi^a$ with $K = [[0,\kappa+\alpha],[\kappa-\alpha,0]]$ ($\kappa = 0$ in
-the PRL) and a shared J with semicircle spectrum on [-2, 2].
+Model (`diffphys.models.NonreciprocalSK`; after Garcia Lorenzana, Altieri, Biroli, Fruchart &
+Vitelli, PRL 135, 187402 (2025), arXiv 2408.17360; see the model's docstring for what was read
+from the papers and what is our reading): $\dot s^a = J s^a - z_a s^a + \sum_b K_{ab}s^b +
+\xi^a$ with $K = [[0,\kappa+\alpha],[\kappa-\alpha,0]]$ ($\kappa = 0$: the papers' antagonistic
+coupling; $\kappa \ne 0$: our extension) and a shared J with semicircle spectrum on [-2, 2].
 
-Because both systems see the same J, the dynamics decouples in the eigenbasis of J: the pair
-$w_\lambda = (s^1_\lambda, s^2_\lambda)$ obeys $\dot w_\lambda = A_\lambda(t) w_\lambda +
-\xi_\lambda$ with $A_\lambda = \lambda I - \mathrm{diag}(z_1, z_2) + K$. As $N\to\infty$ the
-equal-time covariances $Q_\lambda = \langle w_\lambda w_\lambda^T\rangle$ obey
-$\dot Q_\lambda = A_\lambda Q_\lambda + Q_\lambda A_\lambda^T + 2T I$, $Q_\lambda(0) = I$, and
-the constraints $\int\rho(\lambda)(Q_\lambda)_{aa} = 1$ fix
-$z_a = T + \int\rho\,[\lambda (Q_\lambda)_{aa} + \sum_b K_{ab}(Q_\lambda)_{ba}]$. Two-time
-correlations are $C_{ab}(t,t_w) = \int\rho\,[\Phi_\lambda(t,t_w)Q_\lambda(t_w)]_{ab}$ with
-$\dot\Phi = A\Phi$. This is the exact solution of the model's DMFT (for p = 2 the DMFT
-closes on these one-mode equations); $\rho$ is integrated by Gauss quadrature with
-Chebyshev-U nodes, which cluster at the spectral edge where the aging dynamics lives.
+Two solutions of the N -> inf dynamics after a quench from T = inf live here:
 
-For $\kappa = 0$ the two systems rotate into each other rigidly:
+- `nonreciprocal_dmft`: the two-time DMFT (2 x 2 correlation and response, one Lagrange
+  multiplier per system) for a shared p-spin disorder, any p; our derivation, written in the
+  diagonal/antisymmetric components the PRL uses with `rotation_components`.
+- `nonreciprocal_sk_dynamics`: the exact p = 2 solution. Because both systems see the same J,
+  the dynamics decouples in the eigenbasis of J: the pair $w_\lambda = (s^1_\lambda,
+  s^2_\lambda)$ obeys $\dot w_\lambda = A_\lambda(t) w_\lambda + \xi_\lambda$ with $A_\lambda =
+  \lambda I - \mathrm{diag}(z_1, z_2) + K$. The equal-time covariances $Q_\lambda = \langle
+  w_\lambda w_\lambda^T\rangle$ obey $\dot Q_\lambda = A_\lambda Q_\lambda + Q_\lambda A_\lambda^T +
+  2T I$, $Q_\lambda(0) = I$, and the constraints $\int\rho(\lambda)(Q_\lambda)_{aa} = 1$ fix
+  $z_a = T + \int\rho\,[\lambda (Q_\lambda)_{aa} + \sum_b K_{ab}(Q_\lambda)_{ba}]$. Two-time
+  correlations are $C_{ab}(t,t_w) = \int\rho\,[\Phi_\lambda(t,t_w)Q_\lambda(t_w)]_{ab}$ with
+  $\dot\Phi = A\Phi$; $\rho$ is integrated by Gauss quadrature with Chebyshev-U nodes, which
+  cluster at the spectral edge where the aging dynamics lives.
+
+For $\kappa = 0$ (derived here): the two systems rotate into each other rigidly,
 $s^1 = \cos(\alpha t)u + \sin(\alpha t)v$, $s^2 = -\sin(\alpha t)u + \cos(\alpha t)v$ with u, v
-two independent spherical SK trajectories, so $z_1 = z_2 = z_{SK}$ and
-$C_{11}(t,t') = C_{SK}(t,t')\cos\alpha(t-t')$: the PRL's oscillating aging,
-$C_d = q_{EA}\,[2\sqrt{tt'}/(t+t')]^{3/2}\cos\alpha(t-t')$ below $T_c = 1$.
+two independent spherical SK trajectories (their overlap $u\cdot v/N$ vanishes as N -> inf,
+so the rotation respects both spherical constraints), hence $z_1 = z_2 = z_{SK}$,
+$C_d = C_{SK}(t,t')\cos\alpha(t-t')$ and $C_a = C_{SK}(t,t')\sin\alpha(t-t')$. The transition is
+therefore at the spherical SK temperature $T_c = 1$ for every $\alpha$ (`critical_temperature`):
+above it C decays to zero (a static, time-translation-invariant paramagnet; the decay is
+modulated at frequency $\alpha$), below it the aging part $q_{EA}[2\sqrt{tt'}/(t+t')]^{3/2}$
+(Cugliandolo & Dean 1995) oscillates at frequency $\alpha$ without damping.
 """
 
 from __future__ import annotations
@@ -41,6 +50,18 @@ def exceptional_point(kappa: float) -> float:
     r"""The antisymmetric coupling $\alpha_{EP} = |\kappa|$ at which $K = [[0,\kappa+\alpha],
     [\kappa-\alpha,0]]$ has a double eigenvalue 0 with a single eigenvector."""
     return abs(float(kappa))
+
+
+def critical_temperature(alpha=0.0) -> np.ndarray:
+    r"""Transition temperature of the antagonistically coupled systems ($\kappa = 0$), p = 2.
+
+    $T_c(\alpha) = 1$ for every $\alpha$: the dynamics is the spherical SK dynamics rotated at
+    frequency $\alpha$ (module docstring), so the static paramagnet (T > 1) gives way to the
+    oscillating aging phase (T < 1, oscillation frequency $\alpha$) exactly where spherical SK
+    condenses. Derived here for the model as implemented (the papers' own transition-line
+    formula could not be read).
+    """
+    return np.ones_like(np.asarray(alpha, dtype=np.float64))
 
 
 def oscillation_frequency(alpha, kappa=0.0) -> np.ndarray:
@@ -221,7 +242,8 @@ def _solve(T, alpha, kappa, dt, n_steps, record_every, kw, lam, wts):
 def sk_aging_correlation(t, t_w, T: float) -> np.ndarray:
     r"""Asymptotic aging form of the spherical SK correlation below $T_c = 1$
     (Cugliandolo & Dean 1995): $C(t,t_w) \simeq (1-T)\,[2\sqrt{t t_w}/(t+t_w)]^{3/2}$ for
-    $t - t_w \gg 1$; times $\cos\alpha(t-t_w)$ it is the PRL's Eq. (7)."""
+    $t - t_w \gg 1$; times $\cos\alpha(t-t_w)$ it is the aging of the antagonistically coupled
+    systems ($\kappa = 0$, see the module docstring)."""
     t, t_w = np.asarray(t, float), np.asarray(t_w, float)
     return (1.0 - T) * (2.0 * np.sqrt(t * t_w) / (t + t_w)) ** 1.5
 
