@@ -23,6 +23,7 @@ from ._dmft import (
 from ._dmft_nonreciprocal import (
     NonreciprocalDMFTSolution,
     NonreciprocalDynamics,
+    critical_temperature,
     exceptional_discriminant,
     exceptional_point,
     nonreciprocal_dmft,
@@ -114,6 +115,7 @@ __all__ = [
     "clone_probability",
     "clone_probability_at_speciation",
     "collapse_time_gaussian",
+    "critical_temperature",
     "crossing_time",
     "cugliandolo_kurchan",
     "curvature_invariants",
