@@ -1,7 +1,20 @@
-"""`nonreciprocal-spin-glass`: static vs oscillating dynamics of two spherical SK systems coupled
-non-reciprocally (Garcia Lorenzana, Altieri, Biroli, Fruchart & Vitelli, PRL 135, 187402),
-across the self-consistent exceptional point, from Langevin simulation and the exact N -> inf
-dynamics (the model's DMFT for p = 2)."""
+"""`nonreciprocal-spin-glass`: two spherical SK systems with shared couplings, coupled
+non-reciprocally (after Garcia Lorenzana, Altieri, Biroli, Fruchart & Vitelli, PRL 135, 187402
+(2025)), from Langevin simulation, the two-time DMFT (`theory.nonreciprocal_dmft`) and the exact
+p = 2 eigenmode solution (`theory.nonreciprocal_sk_dynamics`).
+
+Two phase diagrams:
+
+- the papers' model (antagonistic coupling alpha, kappa = 0): a temperature scan across the
+  transition from the static disordered phase (T > T_c) to the oscillating amorphous phase
+  (T < T_c). The predicted T_c = 1 for every alpha is derived here (`theory.critical_temperature`);
+  the measured transition is bracketed by the temperatures at which the amplitude of the
+  persistent oscillation is above / below 3x its finite-N noise floor (critical slowing down
+  makes a finite-time classification close to T_c unreliable, so the scan avoids T ~ 1);
+- our reciprocal extension (kappa > 0): an alpha scan at fixed T across the exceptional point of
+  the self-consistent one-mode generator, where D = ((z_1-z_2)/2)^2 + kappa^2 - alpha^2 changes
+  sign (static for D > 0, oscillating at frequency sqrt(-D) for D < 0).
+"""
 
 import jax
 import jax.numpy as jnp
@@ -13,27 +26,34 @@ from .. import models, sampling, theory
 from ._core import RunContext, experiment
 
 DEFAULTS = {
+    # the papers' model: kappa = 0, temperature scan at fixed antagonistic coupling
+    "prl_alpha": 1.0,
+    "prl_T": [0.4, 0.55, 0.7, 1.3, 1.6],
+    "prl_t_w": 10.0,
+    "prl_t_max": 30.0,
+    "prl_dt": 0.005,  # the projected Euler step lags in phase at larger dt
+    # our reciprocal extension: alpha scan across the exceptional point at fixed T
     "T": 0.3,
     "kappa": 0.5,
     "alpha": [0.5, 1.0, 1.25, 1.35, 1.5, 1.65, 2.0],
-    "N": 512,
-    "n_samples": 2,
     "t_w": 20.0,
     "t_max": 40.0,
     "dt": 0.02,
+    # shared
+    "N": 512,
+    "n_samples": 2,
+    "dmft_dt": 0.1,
     "theory_dt": 0.05,
     "n_lambda": 400,
-    "prl_T": 0.5,
-    "prl_alpha": 1.0,
-    "prl_t_w": 5.0,
-    "prl_t_max": 25.0,
-    "prl_dt": 0.01,
 }
+
+# C_SK(2 t_w, t_w) / q_EA in the asymptotic aging regime: [2 sqrt(2) / 3]^{3/2}
+_AGING_FACTOR = float((2.0 * np.sqrt(2.0) / 3.0) ** 1.5)
 
 
 def simulate(key, n, T, alpha, kappa, dt, t_w, t_max, n_samples):
-    """C_11(t_w + tau, t_w), C_12(t_w + tau, t_w) and the Lagrange multipliers z_a(t) (t >= t_w)
-    averaged over `n_samples` disorder samples (per-sample values are kept for errors)."""
+    """C_ab(t_w + tau, t_w) and the Lagrange multipliers z_a(t) (t >= t_w) of `n_samples`
+    quenches from T = inf, one disorder sample each (per-sample values are kept for errors)."""
     steps = np.arange(round(t_w / dt), round(t_max / dt) + 1, max(1, round(0.25 / dt)))
 
     def one(k):
@@ -43,20 +63,21 @@ def simulate(key, n, T, alpha, kappa, dt, t_w, t_max, n_samples):
         state = alg.init(model.random_state(key=k_x), model)
 
         def record(s):
-            return s.x, T + jnp.sum(s.x * model.drift(s.x), axis=-1) / n
+            return s.x, model.lagrange_multipliers(s.x, 1.0 / T)
 
         _, tr = sampling.run(
             k_run, alg, state, model, int(steps[-1]), record=record, record_at=steps
         )
         x, z = tr["record"]
-        c = jnp.einsum("an,tbn->tab", x[0], x) / n  # C_ab(t, t_w) with a the t_w system
+        c = jnp.einsum("an,tbn->tab", x[0], x) / n  # x_a(t_w) . x_b(t) / N = C_ba(t, t_w)
         return jnp.swapaxes(c, 1, 2), z
 
     c, z = jax.jit(jax.vmap(one))(jax.random.split(key, n_samples))
     return {"tau": steps * dt - t_w, "C": np.asarray(c), "z": np.asarray(z)}
 
 
-def predict(T, alpha, kappa, dt, t_w, t_max, n_lambda):
+def predict_exact(T, alpha, kappa, dt, t_w, t_max, n_lambda):
+    """The exact p = 2 eigenmode solution from t_w on."""
     d = theory.nonreciprocal_sk_dynamics(
         T,
         alpha,
@@ -68,15 +89,23 @@ def predict(T, alpha, kappa, dt, t_w, t_max, n_lambda):
         n_lambda=n_lambda,
     )
     later = d.t >= t_w - 1e-9
-    return {"tau": d.t[later] - t_w, "C": d.C[0, later], "z": d.z[later], "q12": d.q12[later]}
+    return {"tau": d.t[later] - t_w, "C": d.C[0, later], "z": d.z[later]}
 
 
-def _crossing(alpha, D):
-    """alpha where D(alpha) first changes sign from + to - (linear interpolation), else NaN."""
-    alpha, D = np.asarray(alpha, float), np.asarray(D, float)
-    for i in range(len(alpha) - 1):
-        if D[i] > 0 >= D[i + 1]:
-            return float(alpha[i] + D[i] / (D[i] - D[i + 1]) * (alpha[i + 1] - alpha[i]))
+def predict_dmft(T, alpha, kappa, dt, t_w, tau):
+    """The two-time DMFT: C_ab(t_w + tau, t_w) on the simulation's tau grid and z_a(t)."""
+    t_max = np.ceil((t_w + tau[-1]) / dt - 1e-9) * dt  # the grid must cover the last time
+    sol = theory.nonreciprocal_dmft(2, T, alpha, kappa, t_max=t_max, dt=dt)
+    z = np.stack([np.interp(t_w + tau, sol.t, sol.z[:, a]) for a in range(2)], axis=-1)
+    return {"C": sol.correlation(t_w + tau, t_w), "z": z}
+
+
+def _crossing(x, y):
+    """x where y(x) first changes sign from + to - (linear interpolation), else NaN."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    for i in range(len(x) - 1):
+        if y[i] > 0 >= y[i + 1]:
+            return float(x[i] + y[i] / (y[i] - y[i + 1]) * (x[i + 1] - x[i]))
     return float("nan")
 
 
@@ -93,6 +122,39 @@ def _late_mean(z, tau, frac=0.5):
     return z[..., late, :].mean(axis=-2)
 
 
+def oscillation_amplitude(C, tau, t_w):
+    """Amplitude of the persistent oscillation, sqrt(C_11^2 + C_12^2) at t = 2 t_w divided by the
+    aging factor [2 sqrt(2)/3]^{3/2}: an estimate of q_EA = 1 - T below T_c (for kappa = 0,
+    C_11 = C_SK cos, C_12 = C_SK sin and C_SK(2t_w, t_w) -> q_EA [2 sqrt(2)/3]^{3/2}), ~0 in the
+    paramagnet."""
+    i = int(np.argmin(np.abs(tau - t_w)))
+    return float(np.hypot(C[i, 0, 0], C[i, 0, 1]) / _AGING_FACTOR)
+
+
+def oscillation_frequency_measured(C, tau):
+    """Mean angular velocity of the phase of C_11 + i C_12 over the window (the rotation
+    frequency; alpha for kappa = 0)."""
+    phase = np.unwrap(np.arctan2(C[:, 0, 1], C[:, 0, 0]))
+    return float(np.polyfit(tau, phase, 1)[0])
+
+
+def amplitude_threshold(n) -> float:
+    """Amplitude above which an oscillation counts as persistent: 3 x the finite-N noise floor
+    of the estimator, |C| ~ sqrt(2/N) between decorrelated configurations, over the aging
+    factor (0.22 at N = 512); for the DMFT (N = inf) the same value is used."""
+    return float(3.0 * np.sqrt(2.0 / n) / _AGING_FACTOR)
+
+
+def _tc_bracket(T, amp, threshold):
+    """[highest T classed oscillating, lowest T classed static] if the classes are separated
+    in T (the transition lies inside), else [NaN, NaN]."""
+    T, amp = np.asarray(T, float), np.asarray(amp, float)
+    osc, stat = T[amp > threshold], T[amp <= threshold]
+    if len(osc) == 0 or len(stat) == 0 or osc.max() > stat.min():
+        return [float("nan"), float("nan")]
+    return [float(osc.max()), float(stat.min())]
+
+
 @experiment(
     "nonreciprocal-spin-glass",
     defaults=DEFAULTS,
@@ -100,135 +162,234 @@ def _late_mean(z, tau, frac=0.5):
     figure=lambda ds: _figure(ds),
 )
 def nonreciprocal_spin_glass(ctx: RunContext, cfg: dict):
-    """Static vs oscillating phases of non-reciprocally coupled spherical SK systems (sim + DMFT)."""
+    """Non-reciprocally coupled spherical SK systems: T_c of the oscillating phase (kappa = 0) and
+    the exceptional point (kappa > 0), simulation vs DMFT vs exact."""
+    n, ns = cfg["N"], cfg["n_samples"]
+
+    # -- the papers' model: temperature scan at kappa = 0 ------------------------------------
+    a0, tw0 = cfg["prl_alpha"], cfg["prl_t_w"]
+    temps = np.asarray(cfg["prl_T"], float)
+    prl_sims, prl_dmft = [], []
+    for T in temps:
+        prl_sims.append(
+            ctx.task(
+                f"prl-sim-T={T:g}",
+                lambda T=T: simulate(
+                    ctx.key("prl", T), n, T, a0, 0.0, cfg["prl_dt"], tw0, cfg["prl_t_max"], ns
+                ),
+            )
+        )
+        tau0 = prl_sims[-1]["tau"]
+        prl_dmft.append(
+            ctx.task(
+                f"prl-dmft-T={T:g}",
+                lambda T=T, tau0=tau0: predict_dmft(T, a0, 0.0, cfg["dmft_dt"], tw0, tau0),
+            )
+        )
+    tau0 = prl_sims[0]["tau"]
+    c0 = np.stack([s["C"].mean(0) for s in prl_sims])
+    c0_err = np.stack([s["C"].std(0, ddof=1) / np.sqrt(ns) for s in prl_sims])
+    c0_dmft = np.stack([d["C"] for d in prl_dmft])
+    amp = np.array([oscillation_amplitude(c, tau0, tw0) for c in c0])
+    amp_dmft = np.array([oscillation_amplitude(c, tau0, tw0) for c in c0_dmft])
+    freq = np.array([oscillation_frequency_measured(c, tau0) for c in c0])
+
+    # -- our reciprocal extension: alpha scan at fixed T ----------------------------------
     T, kappa, t_w = cfg["T"], cfg["kappa"], cfg["t_w"]
     alphas = np.asarray(cfg["alpha"], float)
-    sims, ths = [], []
+    sims, exact, dmft = [], [], []
     for a in alphas:
         sims.append(
             ctx.task(
                 f"sim-alpha={a:g}",
                 lambda a=a: simulate(
-                    ctx.key("alpha", a),
-                    cfg["N"],
-                    T,
-                    a,
-                    kappa,
-                    cfg["dt"],
-                    t_w,
-                    cfg["t_max"],
-                    cfg["n_samples"],
+                    ctx.key("alpha", a), n, T, a, kappa, cfg["dt"], t_w, cfg["t_max"], ns
                 ),
             )
         )
-        ths.append(
+        exact.append(
             ctx.task(
                 f"theory-alpha={a:g}",
-                lambda a=a: predict(
+                lambda a=a: predict_exact(
                     T, a, kappa, cfg["theory_dt"], t_w, cfg["t_max"], cfg["n_lambda"]
                 ),
             )
         )
+        tau = sims[-1]["tau"]
+        dmft.append(
+            ctx.task(
+                f"dmft-alpha={a:g}",
+                lambda a=a, tau=tau: predict_dmft(T, a, kappa, cfg["dmft_dt"], t_w, tau),
+            )
+        )
     tau = sims[0]["tau"]
     c_sim = np.stack([s["C"].mean(0) for s in sims])  # (alpha, tau, a, b)
-    c_err = np.stack([s["C"].std(0, ddof=1) / np.sqrt(s["C"].shape[0]) for s in sims])
-    c_th = np.stack([_on_grid(tau, th) for th in ths])
+    c_err = np.stack([s["C"].std(0, ddof=1) / np.sqrt(ns) for s in sims])
+    c_th = np.stack([_on_grid(tau, th) for th in exact])
+    c_dmft = np.stack([d["C"] for d in dmft])
     z_sim = np.stack([_late_mean(s["z"].mean(0), s["tau"]) for s in sims])
-    z_th = np.stack([_late_mean(th["z"], th["tau"]) for th in ths])
+    z_th = np.stack([_late_mean(th["z"], th["tau"]) for th in exact])
+    z_dmft = np.stack([_late_mean(d["z"], tau) for d in dmft])
     D_sim = theory.exceptional_discriminant(z_sim[:, 0], z_sim[:, 1], alphas, kappa)
     D_th = theory.exceptional_discriminant(z_th[:, 0], z_th[:, 1], alphas, kappa)
+    D_dmft = theory.exceptional_discriminant(z_dmft[:, 0], z_dmft[:, 1], alphas, kappa)
 
-    # The PRL model itself (kappa = 0): oscillating aging below T_c = 1.
-    prl_sim = ctx.task(
-        "prl-sim",
-        lambda: simulate(
-            ctx.key("prl"),
-            cfg["N"],
-            cfg["prl_T"],
-            cfg["prl_alpha"],
-            0.0,
-            cfg["prl_dt"],  # the projected Euler step has an O(dt) phase lag
-            cfg["prl_t_w"],
-            cfg["prl_t_max"],
-            cfg["n_samples"],
-        ),
-    )
-    prl_th = ctx.task(
-        "prl-theory",
-        lambda: predict(
-            cfg["prl_T"],
-            cfg["prl_alpha"],
-            0.0,
-            cfg["theory_dt"],
-            cfg["prl_t_w"],
-            cfg["prl_t_max"],
-            cfg["n_lambda"],
-        ),
-    )
-    tau_prl = prl_sim["tau"]
+    ab = ("a", "b")
     return xr.Dataset(
         {
-            "correlation": (("alpha", "tau", "a", "b"), c_sim),
-            "correlation_error": (("alpha", "tau", "a", "b"), c_err),
-            "correlation_theory": (("alpha", "tau", "a", "b"), c_th),
+            # the papers' model (kappa = 0)
+            "correlation_prl": (("T_prl", "tau_prl", *ab), c0),
+            "correlation_prl_error": (("T_prl", "tau_prl", *ab), c0_err),
+            "correlation_prl_dmft": (("T_prl", "tau_prl", *ab), c0_dmft),
+            "amplitude_prl": (("T_prl",), amp),
+            "amplitude_prl_dmft": (("T_prl",), amp_dmft),
+            "frequency_prl": (("T_prl",), freq),
+            # the reciprocal extension (kappa > 0)
+            "correlation": (("alpha", "tau", *ab), c_sim),
+            "correlation_error": (("alpha", "tau", *ab), c_err),
+            "correlation_theory": (("alpha", "tau", *ab), c_th),
+            "correlation_dmft": (("alpha", "tau", *ab), c_dmft),
             "lagrange": (("alpha", "a"), z_sim),
             "lagrange_theory": (("alpha", "a"), z_th),
+            "lagrange_dmft": (("alpha", "a"), z_dmft),
             "discriminant": (("alpha",), D_sim),
             "discriminant_theory": (("alpha",), D_th),
+            "discriminant_dmft": (("alpha",), D_dmft),
             "frequency": (("alpha",), np.sqrt(np.maximum(-D_sim, 0.0))),
             "frequency_theory": (("alpha",), np.sqrt(np.maximum(-D_th, 0.0))),
-            "correlation_kappa0": (("tau_prl",), prl_sim["C"].mean(0)[:, 0, 0]),
-            "correlation_kappa0_error": (
-                ("tau_prl",),
-                prl_sim["C"][:, :, 0, 0].std(0, ddof=1) / np.sqrt(prl_sim["C"].shape[0]),
-            ),
-            "correlation_kappa0_theory": (
-                ("tau_prl",),
-                np.interp(tau_prl, prl_th["tau"], prl_th["C"][:, 0, 0]),
-            ),
         },
-        coords={"alpha": alphas, "tau": tau, "a": [1, 2], "b": [1, 2], "tau_prl": tau_prl},
+        coords={
+            "T_prl": temps,
+            "tau_prl": tau0,
+            "alpha": alphas,
+            "tau": tau,
+            "a": [1, 2],
+            "b": [1, 2],
+        },
         attrs={
-            "description": "C_ab(t_w + tau, t_w) = s^a(t_w+tau).s^b(t_w)/N, Lagrange multipliers "
-            "z_a averaged over the second half of the window, and the discriminant "
-            "D = ((z_1-z_2)/2)^2 + kappa^2 - alpha^2 of the one-mode generator (D > 0 static, "
-            "D < 0 oscillating at sqrt(-D)); theory = exact N -> inf mode dynamics.",
+            "description": "C_ab(t_w + tau, t_w) = s^a(t_w+tau).s^b(t_w)/N. kappa = 0 (the papers' "
+            "antagonistic coupling): temperature scan at alpha = prl_alpha; amplitude = "
+            "|C_11 + i C_12|(2 t_w, t_w) / [2 sqrt(2)/3]^{3/2} (-> 1 - T below T_c = 1, 0 above); "
+            "frequency = phase velocity of C_11 + i C_12. kappa > 0 (our extension): alpha scan "
+            "at T; Lagrange multipliers z_a averaged over the second half of the window and the "
+            "discriminant D = ((z_1-z_2)/2)^2 + kappa^2 - alpha^2 of the one-mode generator "
+            "(D > 0 static, D < 0 oscillating at sqrt(-D)). theory = exact p = 2 eigenmode "
+            "solution, dmft = two-time DMFT integrator.",
             "T": T,
             "kappa": kappa,
             "t_w": t_w,
+            "prl_alpha": a0,
+            "prl_t_w": tw0,
+            "amplitude_threshold": amplitude_threshold(n),
         },
     )
 
 
 def _summary(ds) -> dict:
     alpha = ds["alpha"].values
-    D, D_th = ds["discriminant"].values, ds["discriminant_theory"].values
-    phase = lambda d: ["static" if x > 0 else "oscillating" for x in d]
-    dev = np.abs(ds["correlation"] - ds["correlation_theory"]).sel(a=1, b=1).values
+    D, D_th, D_dmft = (
+        ds[v].values for v in ("discriminant", "discriminant_theory", "discriminant_dmft")
+    )
+
+    def phase(d):
+        return ["static" if x > 0 else "oscillating" for x in d]
+
+    temps = ds["T_prl"].values
+    tc = float(theory.critical_temperature(float(ds.attrs["prl_alpha"])))
+    dev = np.abs(ds["correlation"] - ds["correlation_dmft"]).sel(a=1, b=1).values
+    dev_exact = np.abs(ds["correlation_dmft"] - ds["correlation_theory"]).values
+    dev0 = np.abs(ds["correlation_prl"] - ds["correlation_prl_dmft"]).sel(a=1, b=1).values
+    thr = float(ds.attrs["amplitude_threshold"])
+    amp, amp_dmft = ds["amplitude_prl"].values, ds["amplitude_prl_dmft"].values
+
+    def prl_phase(values):
+        return {float(t): "oscillating" if a > thr else "static" for t, a in zip(temps, values)}
+
     return {
+        "prl_alpha": float(ds.attrs["prl_alpha"]),
+        "T_c_predicted": tc,
+        "T_c_bracket_measured": _tc_bracket(temps, amp, thr),
+        "T_c_bracket_dmft": _tc_bracket(temps, amp_dmft, thr),
+        "phase_prl_measured": prl_phase(amp),
+        "phase_prl_dmft": prl_phase(amp_dmft),
+        "phase_prl_predicted": {float(t): "oscillating" if t < tc else "static" for t in temps},
+        "amplitude_threshold": thr,
+        "frequency_prl_measured": {
+            float(t): float(f) for t, f, a in zip(temps, ds["frequency_prl"].values, amp) if a > thr
+        },
+        "frequency_prl_predicted": float(ds.attrs["prl_alpha"]),
+        "prl_max_abs_C11_deviation_sim_dmft": float(np.max(dev0)),
         "T": float(ds.attrs["T"]),
         "kappa": float(ds.attrs["kappa"]),
         "alpha_c_measured": _crossing(alpha, D),
         "alpha_c_predicted": _crossing(alpha, D_th),
+        "alpha_c_dmft": _crossing(alpha, D_dmft),
         "alpha_bare_exceptional_point": theory.exceptional_point(float(ds.attrs["kappa"])),
         "phase_measured": dict(zip(map(float, alpha), phase(D))),
         "phase_predicted": dict(zip(map(float, alpha), phase(D_th))),
         "phases_agree": int(np.sum(np.sign(D) == np.sign(D_th))),
         "n_alpha": int(len(alpha)),
-        "max_abs_C11_deviation": float(np.nanmax(dev)),
-        "kappa0_max_abs_C11_deviation": float(
-            np.max(np.abs(ds["correlation_kappa0"] - ds["correlation_kappa0_theory"]).values)
-        ),
+        "max_abs_C11_deviation_sim_dmft": float(np.nanmax(dev)),
+        "max_abs_C_deviation_dmft_exact": float(np.nanmax(dev_exact)),
     }
 
 
 def _figure(ds):
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    fig, axes = plt.subplots(2, 3, figsize=(17, 9))
+    # -- kappa = 0 --------------------------------------------------------------------------
+    temps = ds["T_prl"].values
+    tau0 = ds["tau_prl"].values
+    a0, tw0 = float(ds.attrs["prl_alpha"]), float(ds.attrs["prl_t_w"])
+    ax = axes[0, 0]
+    ax.plot(temps, ds["amplitude_prl"], "o", label="simulation")
+    ax.plot(temps, ds["amplitude_prl_dmft"], "k^", mfc="none", label="DMFT")
+    tt = np.linspace(0, max(temps.max(), 1.2), 100)
+    ax.plot(tt, np.maximum(1 - tt, 0), "C3:", label="$q_{EA} = 1-T$")
+    ax.axvline(1.0, color="gray", ls="--", label="$T_c = 1$ (all $\\alpha$)")
+    ax.axhline(
+        float(ds.attrs["amplitude_threshold"]), color="C2", ls=":", lw=1, label="noise threshold"
+    )
+    ax.set_xlabel("T")
+    ax.set_ylabel("oscillation amplitude $|C_{11}+iC_{12}|(2t_w,t_w)/0.84$")
+    ax.set_title(f"$\\kappa=0$, $\\alpha$={a0:g}: static disordered vs oscillating amorphous")
+    ax.legend(fontsize=8)
+    ax = axes[0, 1]
+    for i, T in enumerate([temps[0], temps[-1]]):
+        d = ds.sel(T_prl=T, a=1, b=1)
+        ax.errorbar(
+            tau0,
+            d["correlation_prl"],
+            d["correlation_prl_error"],
+            fmt="o",
+            ms=2.5,
+            color=f"C{i}",
+            label=f"sim T={T:g}",
+        )
+        ax.plot(tau0, d["correlation_prl_dmft"], "-", color=f"C{i}", lw=1)
+    ax.axhline(0, color="gray", lw=0.8)
+    ax.set_xlabel(f"$\\tau = t - t_w$ ($t_w$={tw0:g})")
+    ax.set_ylabel("$C_{11}(t_w+\\tau, t_w)$")
+    ax.set_title("$\\kappa=0$: below / above $T_c$ (lines: DMFT)")
+    ax.legend(fontsize=8)
+    ax = axes[0, 2]
+    d = ds.sel(T_prl=temps[0])
+    cd, ca = theory.rotation_components(d["correlation_prl"].values)
+    cd_th, ca_th = theory.rotation_components(d["correlation_prl_dmft"].values)
+    ax.plot(tau0, cd, "o", ms=2.5, label="$C_d$ sim")
+    ax.plot(tau0, ca, "s", ms=2.5, label="$C_a$ sim")
+    ax.plot(tau0, cd_th, "C0-", lw=1, label="$C_d$ DMFT")
+    ax.plot(tau0, ca_th, "C1-", lw=1, label="$C_a$ DMFT")
+    ax.axhline(0, color="gray", lw=0.8)
+    ax.set_xlabel("$\\tau$")
+    ax.set_title(f"diagonal / antisymmetric parts, T={temps[0]:g}")
+    ax.legend(fontsize=8)
+    # -- kappa > 0 --------------------------------------------------------------------------
     alpha = ds["alpha"].values
     kappa = float(ds.attrs["kappa"])
-    ax = axes[0, 0]
+    ax = axes[1, 0]
     ax.plot(alpha, ds["discriminant"], "o", label="simulation (measured $z_a$)")
-    ax.plot(alpha, ds["discriminant_theory"], "k-", label="exact $N\\to\\infty$ dynamics")
+    ax.plot(alpha, ds["discriminant_theory"], "k-", label="exact $N\\to\\infty$ (eigenmodes)")
+    ax.plot(alpha, ds["discriminant_dmft"], "k^", mfc="none", label="DMFT")
     ax.axhline(0, color="gray", lw=0.8)
     ax.axvline(kappa, color="C3", ls=":", label=f"bare EP $\\alpha=\\kappa$={kappa:g}")
     ac = _crossing(alpha, ds["discriminant_theory"].values)
@@ -236,11 +397,11 @@ def _figure(ds):
         ax.axvline(ac, color="k", ls="--", label=f"self-consistent EP $\\alpha_c$={ac:.2f}")
     ax.set_xlabel("$\\alpha$ (antagonistic coupling)")
     ax.set_ylabel("$D = ((z_1-z_2)/2)^2 + \\kappa^2 - \\alpha^2$")
-    ax.set_title(f"static (D>0) vs oscillating (D<0), T={ds.attrs['T']:g}, $\\kappa$={kappa:g}")
+    ax.set_title(f"extension $\\kappa$={kappa:g}, T={ds.attrs['T']:g}: static (D>0) / oscillating")
     ax.legend(fontsize=8)
-    ax = axes[0, 1]
+    ax = axes[1, 1]
     ax.plot(alpha, ds["frequency"], "o", label="simulation $\\sqrt{-D}$")
-    ax.plot(alpha, ds["frequency_theory"], "k-", label="theory")
+    ax.plot(alpha, ds["frequency_theory"], "k-", label="exact")
     ax.plot(
         alpha,
         theory.oscillation_frequency(alpha, kappa),
@@ -250,7 +411,7 @@ def _figure(ds):
     ax.set_xlabel("$\\alpha$")
     ax.set_ylabel("oscillation frequency")
     ax.legend(fontsize=8)
-    ax = axes[1, 0]
+    ax = axes[1, 2]
     tau = ds["tau"].values
     for i, a in enumerate([alpha[0], alpha[-1]]):
         d = ds.sel(alpha=a, a=1, b=1)
@@ -259,33 +420,15 @@ def _figure(ds):
             d["correlation"],
             d["correlation_error"],
             fmt="o",
-            ms=3,
+            ms=2.5,
             color=f"C{i}",
             label=f"sim $\\alpha$={a:g}",
         )
-        ax.plot(tau, d["correlation_theory"], "-", color=f"C{i}", lw=1)
+        ax.plot(tau, d["correlation_dmft"], "-", color=f"C{i}", lw=1)
     ax.axhline(0, color="gray", lw=0.8)
     ax.set_xlabel(f"$\\tau = t - t_w$ ($t_w$={ds.attrs['t_w']:g})")
     ax.set_ylabel("$C_{11}(t_w+\\tau, t_w)$")
-    ax.set_title("inside each phase (lines: theory)")
-    ax.legend(fontsize=8)
-    ax = axes[1, 1]
-    tp = ds["tau_prl"].values
-    ax.errorbar(
-        tp,
-        ds["correlation_kappa0"],
-        ds["correlation_kappa0_error"],
-        fmt="o",
-        ms=3,
-        label="simulation",
-    )
-    ax.plot(
-        tp, ds["correlation_kappa0_theory"], "k-", lw=1, label="exact: $C_{SK}\\cos\\alpha\\tau$"
-    )
-    ax.axhline(0, color="gray", lw=0.8)
-    ax.set_xlabel("$\\tau$")
-    ax.set_ylabel("$C_{11}$")
-    ax.set_title("PRL model ($\\kappa=0$): oscillating aging below $T_c$")
+    ax.set_title("extension: inside each phase (lines: DMFT)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
