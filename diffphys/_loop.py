@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,6 +48,11 @@ def record_times(n_steps: int, every: int | None = None, record_at=None) -> np.n
     return record_at
 
 
+def _bucket(n: int) -> int:
+    """The padded number of recording segments: the next power of two."""
+    return 1 << max(n - 1, 0).bit_length()
+
+
 def scan_steps(
     step: Callable[[Any, Any, Any], tuple[Any, Any]],
     carry,
@@ -56,20 +62,50 @@ def scan_steps(
     *,
     start: int = 0,
     progress: bool = False,
+    n_steps: int | None = None,
 ):
-    """Run `step` up to `record_at[-1]` steps, recording after each count in `record_at`.
+    """Run `step` for `n_steps` steps (default `record_at[-1]`), recording after each count in
+    `record_at`.
+
+    The loop is compiled once per `step` and `record` object, carry structure and padded
+    number of records, not per value of `start` or `record_at`: segment bounds are runtime
+    arrays (each segment is a `fori_loop` with a dynamic trip count), and the list of segments
+    is padded to the next power of two with unrecorded ones (the steps after the last record
+    time, then empty ones), whose records are skipped by a `lax.cond` and dropped. A run cut into checkpoint segments of different lengths, each
+    with its own log-spaced record times, therefore compiles at most log2(records) + 1 times.
+    To benefit, pass the same `step`/`record` objects each call: array leaves of a pytree
+    `step` (e.g. a `jax.tree_util.Partial` holding a model) are runtime arguments, its other
+    leaves are hashed.
 
     **Returns:** `(carry, (records, mean_info))` with a leading axis of length `len(record_at)`.
     """
-    record = (lambda c: None) if record is None else record
-    counts = jnp.asarray(record_at, dtype=jnp.int32)
-    ends = counts + start
-    begins = jnp.concatenate([jnp.asarray([start], jnp.int32), ends[:-1]])
-    _, info_shape = jax.eval_shape(lambda c: step(key, c, jnp.int32(start)), carry)
-    zero_info = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.float32), info_shape)
+    record_at = np.asarray(record_at, dtype=np.int64)
+    n = len(record_at)
+    stop = int(record_at[-1]) if n_steps is None else max(int(n_steps), int(record_at[-1]))
+    n_pad = _bucket(n + int(stop > record_at[-1]))  # + an unrecorded tail segment up to `stop`
+    offsets = np.full(n_pad, stop, np.int64)
+    offsets[:n] = record_at
+    start = jnp.asarray(start, jnp.int32)  # may be traced (a caller's jit with dynamic start)
+    ends = start + jnp.asarray(offsets, jnp.int32)
+    begins = jnp.concatenate([start[None], ends[:-1]])
+    valid = jnp.asarray(np.arange(n_pad) < n)
+    record = _no_record if record is None else record
+    carry, out = _segments(step, record, progress, carry, key, begins, ends, valid)
+    return carry, jax.tree.map(lambda a: a[:n], out)
 
-    def segment(carry, bounds):
-        lo, hi = bounds
+
+def _no_record(carry):
+    return None
+
+
+@eqx.filter_jit
+def _segments(step, record, progress: bool, carry, key, begins, ends, valid):
+    _, info_shape = jax.eval_shape(lambda c: step(key, c, begins[0]), carry)
+    zero_info = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.float32), info_shape)
+    record_shape = jax.eval_shape(record, carry)
+
+    def segment(carry, xs):
+        lo, hi, ok = xs
 
         def body(t, state):
             c, acc = state
@@ -79,15 +115,19 @@ def scan_steps(
 
         carry, acc = jax.lax.fori_loop(lo, hi, body, (carry, zero_info))
         n = jnp.maximum(hi - lo, 1).astype(jnp.float32)
-        return carry, (record(carry), jax.tree.map(lambda a: a / n, acc))
+        rec = jax.lax.cond(  # padding segments (ok = False) skip a possibly costly record
+            ok,
+            record,
+            lambda c: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), record_shape),
+            carry,
+        )
+        return carry, (rec, jax.tree.map(lambda a: a / n, acc))
 
-    xs = (begins, ends)
+    xs = (begins, ends, valid)
     if progress:
         from jax_tqdm import scan_tqdm
 
-        n = len(record_at)
+        n = begins.shape[0]
         body = scan_tqdm(n, print_rate=max(1, n // 100))(lambda c, x: segment(c, x[1]))
-        carry, out = jax.lax.scan(body, carry, (jnp.arange(n), xs))
-    else:
-        carry, out = jax.lax.scan(segment, carry, xs)
-    return carry, out
+        return jax.lax.scan(body, carry, (jnp.arange(n), xs))
+    return jax.lax.scan(segment, carry, xs)

@@ -71,14 +71,20 @@ def run(
                 f"{values.shape}."
             )
 
-    def step(k, s, t):
-        sched = {name: v[t - start] for name, v in schedule.items()}
-        return algorithm.step(k, s, model, **overrides, **sched)
-
+    # A pytree step (not a closure): the model and schedules are runtime arguments of the
+    # compiled loop, so repeated calls (checkpoint segments) reuse one compilation.
+    step = jax.tree_util.Partial(
+        _schedule_step, algorithm, model, overrides, schedule, jnp.asarray(start, jnp.int32)
+    )
     state, (records, info) = scan_steps(
-        step, state, key, times, record, start=start, progress=progress
+        step, state, key, times, record, start=start, progress=progress, n_steps=n_steps
     )
     return state, {"time": jnp.asarray(times) + start, "record": records, "info": info}
+
+
+def _schedule_step(algorithm, model, overrides, schedule, start, k, s, t):
+    sched = {name: v[t - start] for name, v in schedule.items()}
+    return algorithm.step(k, s, model, **overrides, **sched)
 
 
 def replicas(algorithm: SamplingAlgorithm, n: int) -> SamplingAlgorithm:

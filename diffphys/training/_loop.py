@@ -84,13 +84,17 @@ def train(
     if state is None:
         state = TrainState(params, optimizer.init(params), aux)
 
-    def step(k, s: TrainState, t):
-        grads, new_aux, metrics = grad_fn(k, s.params, s.aux, t)
-        updates, opt_state = optimizer.update(grads, s.opt_state, s.params)
-        params = optax.apply_updates(s.params, updates)
-        return TrainState(params, opt_state, new_aux), metrics
-
+    # A pytree step (not a closure): segments of a checkpointed run with the same grad_fn,
+    # optimizer and record reuse one compilation whatever their start and record times.
+    step = jax.tree_util.Partial(_train_step, grad_fn, optimizer)
     state, (records, metrics) = scan_steps(
-        step, state, key, times, record, start=start, progress=progress
+        step, state, key, times, record, start=start, progress=progress, n_steps=n_steps
     )
     return state, {"time": jnp.asarray(times) + start, "record": records, "metrics": metrics}
+
+
+def _train_step(grad_fn, optimizer, k, s: TrainState, t):
+    grads, new_aux, metrics = grad_fn(k, s.params, s.aux, t)
+    updates, opt_state = optimizer.update(grads, s.opt_state, s.params)
+    params = optax.apply_updates(s.params, updates)
+    return TrainState(params, opt_state, new_aux), metrics
