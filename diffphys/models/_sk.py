@@ -279,9 +279,10 @@ def sk_metropolis(beta: float = 1.0, *, order: str = "sequential") -> SamplingAl
     $\Delta E = 2 s_i f_i$ with $f = J s + h$; it is accepted when
     $\beta\,\Delta E < \xi$, $\xi = -\ln u \sim \mathrm{Exp}(1)$ (equivalent to
     $u < e^{-\beta\Delta E}$, Metropolis et al. 1953), and an accepted flip updates every field
-    with one row of J: $f \leftarrow f - 2 s_i J_{i\cdot}$, O(N) (a rejected attempt is O(1) for
-    a single chain; under `vmap` both branches run, O(N) per attempt). The exponential variates of a
-    sweep are drawn in one vectorised call outside the sequential loop. The energy is recomputed
+    with one row of J: $f \leftarrow f - 2 s_i J_{i\cdot}$, O(N) (for a single chain a
+    rejection costs no row update, and the sequential sweep decides the rejections between two
+    acceptances 64 spins at a time; under `vmap` every attempt costs O(N)). The exponential
+    variates of a sweep are drawn in one vectorised call outside the sequential loop. The energy is recomputed
     from the fields at the end of each sweep, $E = -\frac12 s\cdot(f + h)$, so it never drifts
     from the fields; the fields accumulate float rounding of order
     $\sqrt{\text{flips}}\,\epsilon\,|J|$ (refresh with `init` if a run is very long).
@@ -363,14 +364,51 @@ def _random_sweep(J, x, f, xi, beta, sites):
     return jax.lax.fori_loop(0, J.shape[0], update, (x, f, jnp.int32(0)))
 
 
+_WINDOW = 64
+
+
 @jax.custom_batching.custom_vmap
 def _sequential_sweep(J, x, f, xi, beta):
     """One sweep over spins 0..N-1 of one chain: `(x, f, n_accepted)`.
 
-    A single chain takes a real branch per attempt, so a rejection costs O(1) (the row update
-    runs only for accepted flips). Under `vmap` the batching rule below replaces it by
-    `_batched_sweep`, an explicitly batched loop with the same arithmetic."""
-    return _random_sweep(J, x, f, xi, beta, jnp.arange(J.shape[0]))
+    The fields change only when a flip is accepted, so the rejections before the next
+    acceptance can be decided together: each iteration tests the next window of 64 spins
+    against the current fields at once, flips the first spin that accepts (one row update)
+    and resumes after it, or skips the window. Decisions, random numbers and arithmetic are
+    those of visiting the spins one by one (same spins and fields bit for bit), in about
+    (accepted flips + N/64) loop iterations instead of N: 1.2-1.6x faster than one `lax.cond`
+    per spin for N = 2048 at beta = 1 (31% acceptance; side by side, 2-core CPU shared with
+    other jobs). Under `vmap` the batching rule below uses `_batched_sweep` instead."""
+    n = J.shape[0]
+    w = min(_WINDOW, n)
+    offsets = jnp.arange(w, dtype=jnp.int32)
+
+    def cond(carry):
+        return carry[2] < n
+
+    def body(carry):
+        x, f, pos, accepted = carry
+        lo = jnp.minimum(pos, n - w)
+        s = jax.lax.dynamic_slice(x, (lo,), (w,)).astype(f.dtype)
+        field = jax.lax.dynamic_slice(f, (lo,), (w,))
+        sites = lo + offsets
+        acc = (sites >= pos) & (beta * (2.0 * s * field) < jax.lax.dynamic_slice(xi, (lo,), (w,)))
+        i = jnp.min(jnp.where(acc, sites, n))  # first accepted spin at or after pos, else n
+        found = i < n
+
+        def flip(xf):
+            x, f = xf
+            si = jax.lax.dynamic_index_in_dim(x, i, keepdims=False)
+            row = jax.lax.dynamic_index_in_dim(J, i, keepdims=False)
+            return jax.lax.dynamic_update_index_in_dim(x, -si, i, 0), f - (
+                2.0 * si.astype(f.dtype)
+            ) * row
+
+        x, f = jax.lax.cond(found, flip, lambda xf: xf, (x, f))
+        return x, f, jnp.where(found, i + 1, lo + w), accepted + found.astype(jnp.int32)
+
+    x, f, _, accepted = jax.lax.while_loop(cond, body, (x, f, jnp.int32(0), jnp.int32(0)))
+    return x, f, accepted
 
 
 @_sequential_sweep.def_vmap
