@@ -93,6 +93,17 @@ def test_block_gibbs_samples_exact_distribution(key, visible, q, values):
     assert _chi2_pvalue(states.v, configs, p) > 1e-4
 
 
+@pytest.mark.parametrize("visible,q,values", TYPES)
+def test_sample_exact_draws_the_exact_distribution(key, visible, q, values):
+    """Reference: exact p(v) by enumeration. 4000 draws of `RBM.sample_exact` (exact hidden
+    marginal, then v | h); chi-square p-value > 1e-4."""
+    n = 4 if q == 2 else 3
+    model = _rbm(key, n, 3, visible, q, scale=1.2)
+    samples = model.sample_exact(jax.random.fold_in(key, 7), 4000)
+    configs, p = _exact_visible_probs(model, values, n)
+    assert _chi2_pvalue(samples, configs, p) > 1e-4
+
+
 def test_parallel_tempering_of_block_gibbs(key):
     """Reference: exact p(v) at beta = 1. `sampling.parallel_tempering` around `block_gibbs`
     (swaps use the joint energy E(v, h)); 2000 independent PT chains of 3 replicas,

@@ -105,13 +105,12 @@ def test_rank_one_sampler_is_exact(key):
     np.testing.assert_allclose(np.asarray(jnp.sum(x**2, 1)), N, rtol=1e-5)
 
 
-@pytest.mark.parametrize("eta", [1.0, 2.0])
-def test_posterior_langevin_samples_prior_without_data(key, eta):
+def test_posterior_langevin_samples_prior_without_data(key):
     """With K = 0 the posterior is the prior: off-diagonal W_ij ~ N(0, 1/(gamma eta N)),
     W_ii ~ N(0, 2/(gamma eta N)). Euler-Maruyama with gamma eta N dt = 0.03 biases the variance
     by +1.5%. Variances over 64 chains x 435 pairs within 10% (> 5 sigma of the chi-square
     spread of ~28000 samples); the chains start from W = 0."""
-    gamma = 2.0
+    gamma, eta = 2.0, 2.0
     Js = posterior_langevin(
         key,
         jnp.zeros((N, N)),
@@ -146,19 +145,20 @@ def test_map_couplings_closed_forms():
 
 
 def test_map_fit_matches_large_n_couplings(key):
-    """MAP by gradient descent on exact teacher data (N = 128, omega = 2, K = 4, gamma = 1:
-    condensed MAP) against the large-N eigenvalue mu of the theory: top eigenvalue within 5%
-    (finite-size corrections O(K/N) = 3%); top eigenvector overlap with u above 0.9."""
-    n, k = 128, 4
+    """MAP by gradient descent on exact teacher data (N = 64, omega = 2, K = 3, gamma = 1:
+    condensed MAP, c_1 ~ 2 > gamma) against the large-N eigenvalue mu of the theory evaluated
+    at the realised data eigenvalues: top eigenvalue within 8% (finite-size corrections
+    O(K/N) ~ 5%); top eigenvector overlap with u above 0.85."""
+    n, k = 64, 3
     u = jax.random.normal(key, (n,))
     u = u / jnp.linalg.norm(u)
     x = sample_rank_one(jax.random.fold_in(key, 1), u, 2.0, k)
-    fit = map_fit(second_moment(x), float(k), gamma=1.0, n_steps=3000, lr=0.01)
+    fit = map_fit(second_moment(x), float(k), gamma=1.0, n_steps=800, lr=0.02)
     lam, vec = jnp.linalg.eigh(fit.J)
     c = np.sort(np.linalg.eigvalsh(np.asarray(x @ x.T, np.float64) / n))[::-1]
     w = np.asarray(sbm_map_couplings(c, 1.0))
-    assert abs(float(lam[-1]) / w[0] - 1) < 0.05
-    assert float(jnp.abs(vec[:, -1] @ u)) > 0.9
+    assert abs(float(lam[-1]) / w[0] - 1) < 0.08
+    assert float(jnp.abs(vec[:, -1] @ u)) > 0.85
 
 
 def test_ensemble_of_identical_models_is_the_model(key):
@@ -175,13 +175,15 @@ def test_ensemble_of_identical_models_is_the_model(key):
 
 def test_theory_against_simulation_paramagnetic():
     """Large-N theory vs simulation at N = 64, omega = 2, gamma = 3, eta = 4, K = 1, 2
-    (paramagnetic posterior), 2 seeds x 2000 test points: MAP within 0.015 per dimension
+    (paramagnetic posterior), 2 seeds x 2000 test points (MAP starts at its paramagnetic
+    solution K C/(gamma N), the Langevin chains at the Gaussian factor of the posterior, so
+    short runs suffice): MAP within 0.015 per dimension
     (finite-size O(K/N)); one posterior sample below MAP by 1/(4 gamma eta) = 0.0208 within
     0.006; ensemble equal to MAP within 0.008 (the 32-model posterior-predictive average of a
     log-normal with variance N/(2 gamma eta) = 2.7 is biased low by ~0.1/N)."""
     from diffphys.experiments.spherical_bm_ensembles import DEFAULTS, _one_seed
 
-    cfg = dict(DEFAULTS, M=[1, 2], n_models=32, n_langevin=200)
+    cfg = dict(DEFAULTS, M=[1, 2], n_models=32, n_langevin=100, map_steps=300)
     outs = [_one_seed(jax.random.key(s), cfg) for s in range(2)]
     sim = {k: np.mean([np.asarray(o[k]) for o in outs], axis=0) for k in outs[0]}
     th = sbm_teacher_student(2.0, np.array([1, 2]), 3.0, 4.0, n=64)

@@ -272,6 +272,27 @@ class RBM(AbstractModel):
         logw = jnp.where(mask, logw, -jnp.inf)
         return jax.nn.logsumexp(logw)
 
+    def sample_exact(self, key: Key, n_samples: int):
+        r"""Exact samples of $p(v)$ for a model with at most 20 hidden units: $h$ from its
+        exact marginal $p(h) \propto e^{-F(h)}$ (all $2^M$ hidden configurations enumerated),
+        then $v \sim p(v|h)$.
+
+        **Returns:** visible configurations, shape `(n_samples, N)` (integer states for Potts
+        units).
+        """
+        m = self.n_hidden
+        if m > MAX_ENUMERATED_UNITS:
+            raise ConfigError(
+                f"sample_exact enumerates 2^{m} hidden configurations, more than "
+                f"2^{MAX_ENUMERATED_UNITS}: use block Gibbs sampling for large models."
+            )
+        idx = jnp.arange(2**m, dtype=jnp.int32)
+        hs = ((idx[:, None] >> jnp.arange(m, dtype=jnp.int32)) & 1).astype(self.W.dtype)
+        logits = -jax.vmap(self.hidden_free_energy)(hs)
+        kh, kv = jax.random.split(key)
+        h = hs[jax.random.categorical(kh, logits, shape=(n_samples,))]
+        return jax.vmap(self.sample_visible)(jax.random.split(kv, n_samples), h)
+
     def _pick_layer(self, layer):
         if layer is None:
             if self.visible == "gaussian":

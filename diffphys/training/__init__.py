@@ -1,6 +1,6 @@
 """Training loops: plain optax inside `lax.scan`, vmapped over seeds and hyperparameters."""
 
-from ._ais import AISResult, ais
+from ._ais import AISResult, ais, ais_reverse
 from ._ebm import cd, exact_gradient, init_chains, pcd
 from ._loop import TrainState, from_loss, train
 from ._score import (
@@ -15,6 +15,7 @@ __all__ = [
     "AISResult",
     "TrainState",
     "ais",
+    "ais_reverse",
     "cd",
     "denoising_score_matching",
     "dsm_loss",

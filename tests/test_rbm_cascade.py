@@ -1,0 +1,37 @@
+"""The `rbm-cascade` experiment keeps its public contract (names, dims, summary keys)."""
+
+import numpy as np
+
+from diffphys.experiments import _core
+
+
+def test_rbm_cascade_contract():
+    """Reference: the issue's contract: variable `singular_values` with dims (time, k), here
+    the headline run (digits, seed 0), equal to that slice of `singular_values_all`; forward
+    and reverse AIS are reported next to the exact log Z (a 12-hidden-unit model at this tiny
+    size: both within 0.5 nats)."""
+    ds = _core.run(
+        "rbm-cascade",
+        dims=[],
+        n_segments=1,
+        n_samples=200,
+        n_hidden=6,
+        n_steps=40,
+        n_times=6,
+        batch_size=50,
+        n_chains=40,
+        n_seeds=2,
+        ais_betas=300,
+    )
+    assert ds["singular_values"].dims == ("time", "k")
+    assert ds["singular_values_all"].dims == ("dataset", "seed", "time", "k")
+    np.testing.assert_array_equal(
+        ds["singular_values"].values,
+        ds["singular_values_all"].sel(dataset="digits", seed=0).values,
+    )
+    assert "digits" in ds.attrs["headline_run"]
+    s = _core.get("rbm-cascade").summary(ds)
+    for key in ("ais_minus_exact_log_z", "ais_reverse_minus_exact_log_z"):
+        assert all(abs(v) < 0.5 for v in s[key].values()), s[key]
+    fig = _core.get("rbm-cascade").figure(ds)
+    assert fig is not None
