@@ -20,6 +20,11 @@ from ._dmft import (
     spherical_sk_exact,
     two_time,
 )
+from ._dmft_grid import (
+    DecimatedDMFTSolution,
+    cugliandolo_kurchan_decimated,
+    threshold_energy,
+)
 from ._dmft_nonreciprocal import (
     NonreciprocalDMFTSolution,
     NonreciprocalDynamics,
@@ -103,6 +108,7 @@ __all__ = [
     "SK_RS_GROUND_STATE_ENERGY",
     "AGSSolution",
     "DMFTSolution",
+    "DecimatedDMFTSolution",
     "FisherGeometry",
     "NonreciprocalDMFTSolution",
     "NonreciprocalDynamics",
@@ -118,6 +124,7 @@ __all__ = [
     "critical_temperature",
     "crossing_time",
     "cugliandolo_kurchan",
+    "cugliandolo_kurchan_decimated",
     "curvature_invariants",
     "data_covariance_spectrum",
     "dense_capacity",
@@ -172,6 +179,7 @@ __all__ = [
     "spherical_sk_exact",
     "tail_index",
     "third_cumulants",
+    "threshold_energy",
     "two_time",
     "yang_magnetization",
 ]
