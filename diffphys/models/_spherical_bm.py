@@ -8,11 +8,14 @@ of spherical Boltzmann machine ensembles" (arXiv 2604.17936). Of both papers onl
 abstracts and the first paragraph of 2605.09031's introduction could be read from here
 ($p(x) = e^{-\beta E(x;\theta)}/Z$ with an inverse *sampling* temperature $\beta$); the
 equations below are taken from the authors' public code for 2605.09031
-(github.com/anonymous-avatar/spherical-bm-2026: `_lib/msr/finiteN.jl`, whose finite-N
-Langevin dynamics
-$\dot W = \tfrac12 C - \tfrac{K}{2N}\langle xx^\top\rangle_W - \tfrac\gamma2 W + \Omega/\sqrt{\eta N}$
-fixes the posterior below, and `teacher_student.jl`, which fixes the rank-one teacher),
-not from the papers' text, so no equation number of either paper is cited.
+(github.com/anonymous-avatar/spherical-bm-2026), not from the papers' text: `_lib/msr/finiteN.jl`
+runs the training dynamics
+$\dot W = \tfrac12 C - \tfrac{K}{2N}xx^\top - \tfrac\gamma2 W + \Omega/\sqrt{\eta N}$ with a
+co-evolving sample x of the model and starts W from the GOE with
+$\overline{W_{ij}^2} = 1/(\gamma\eta N)$, which it calls stationary; with fast x
+($xx^\top \to \langle xx^\top\rangle_W$) and unit-strength white noise $\Omega$ that
+dynamics samples exactly the tempered posterior below (our inference from the code), and
+`teacher_student.jl` fixes the rank-one teacher. No equation number of either paper is cited.
 
 **Model.** For symmetric couplings $W$ (called `J` here),
 
