@@ -53,7 +53,9 @@ from ._ising_fast import IsingCheckerboardState, ising_checkerboard_metropolis
 from ._kde import GaussianKDE
 from ._lattice import Ising, Potts, random_bond_couplings
 from ._nonreciprocal import (
+    AbstractNonreciprocal,
     NonreciprocalInfo,
+    NonreciprocalPSpin,
     NonreciprocalSK,
     NonreciprocalState,
     nonreciprocal_langevin,
@@ -79,6 +81,7 @@ __all__ = [
     "AbstractIsingModel",
     "AbstractLatticeModel",
     "AbstractModel",
+    "AbstractNonreciprocal",
     "ActiveOUParticles",
     "DenseAssociativeMemory",
     "DilutedHopfield",
@@ -96,6 +99,7 @@ __all__ = [
     "MemoryState",
     "ModernHopfield",
     "NonreciprocalInfo",
+    "NonreciprocalPSpin",
     "NonreciprocalSK",
     "NonreciprocalState",
     "PSpin",

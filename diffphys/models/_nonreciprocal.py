@@ -41,6 +41,7 @@ exact eigenmode solution is `diffphys.theory.nonreciprocal_sk_dynamics`.
 
 from __future__ import annotations
 
+import abc
 from typing import NamedTuple
 
 import equinox as eqx
@@ -53,48 +54,32 @@ from ..sampling import SamplingAlgorithm
 from ._spherical import SphericalPSpin, project_to_sphere
 
 
-class NonreciprocalSK(eqx.Module):
-    r"""Two spherical SK systems sharing J, coupled site by site by $K = [[0, \kappa+\alpha],
-    [\kappa-\alpha, 0]]$ (Garcia Lorenzana et al. 2025; the default $\kappa = 0$ is their
-    antagonistic coupling, $\kappa \ne 0$ our extension; see the module docstring).
+class AbstractNonreciprocal(eqx.Module):
+    r"""Two spherical systems with the same random energy H, coupled site by site by
+    $K = [[0, \kappa+\alpha], [\kappa-\alpha, 0]]$:
+    $\dot s^a = -\nabla H(s^a) - z_a s^a + \sum_b K_{ab}s^b + \xi^a$.
 
-    The state is an array of shape (2, N): row a is system a. There is no energy whose gradient
-    gives the dynamics when $\alpha \ne 0$; `energies(x)` returns the two internal energies
-    $H(s^a) = -\sum_{i<j}J_{ij}s^a_i s^a_j$, and `energy(x)` their sum.
-
-    **Fields:**
-
-    - `couplings`: the shared symmetric N x N matrix J (variance 1/N, zero diagonal).
-    - `alpha`: antisymmetric (antagonistic, non-reciprocal) coupling.
-    - `kappa`: reciprocal inter-system coupling; 0 (the default) is the papers' model, any other
-      value is our extension.
+    The state is an array of shape (2, N): row a is system a. Subclasses provide the couplings,
+    `p` and `local_fields`. There is no energy whose gradient gives the dynamics when
+    $\alpha \ne 0$; `energies(x)` returns the two internal energies $H(s^a)$ and `energy(x)`
+    their sum.
     """
 
-    couplings: Float[Array, "n n"]
-    alpha: Float[Array, ""]
-    kappa: Float[Array, ""]
+    couplings: eqx.AbstractVar[Float[Array, "..."]]
+    alpha: eqx.AbstractVar[Float[Array, ""]]
+    kappa: eqx.AbstractVar[Float[Array, ""]]
 
-    def __init__(self, couplings, alpha, kappa=0.0):
-        couplings = jnp.asarray(couplings)
-        if couplings.ndim != 2 or couplings.shape[0] != couplings.shape[1]:
-            raise ShapeError(
-                f"NonreciprocalSK needs a square coupling matrix, got shape {couplings.shape}. "
-                f"Use NonreciprocalSK.sample(key, n, alpha)."
-            )
-        self.couplings = couplings
-        self.alpha = jnp.asarray(alpha, couplings.dtype)
-        self.kappa = jnp.asarray(kappa, couplings.dtype)
-
-    @classmethod
-    def sample(
-        cls, key: Key, n: int, alpha: float, kappa: float = 0.0, *, dtype=jnp.float32
-    ) -> NonreciprocalSK:
-        """Draw the shared couplings J_ij ~ N(0, 1/N) (as `SphericalPSpin.sample(key, n, 2)`)."""
-        return cls(SphericalPSpin.sample(key, n, 2, dtype=dtype).couplings, alpha, kappa)
+    @property
+    def p(self) -> int:
+        return int(self.couplings.ndim)
 
     @property
     def n(self) -> int:
         return int(self.couplings.shape[0])
+
+    @abc.abstractmethod
+    def local_fields(self, x: Float[Array, "2 n"]) -> Float[Array, "2 n"]:
+        """$-\nabla H(s^a)$ for both systems."""
 
     def coupling_matrix(self) -> Float[Array, "2 2"]:
         """K = [[0, kappa + alpha], [kappa - alpha, 0]]."""
@@ -121,8 +106,8 @@ class NonreciprocalSK(eqx.Module):
         if not hasattr(x, "shape") or tuple(x.shape) != (2, self.n):
             got = getattr(x, "shape", type(x).__name__)
             raise ShapeError(
-                f"NonreciprocalSK expects a state of shape (2, {self.n}) (one row per system), "
-                f"got {got}."
+                f"{type(self).__name__} expects a state of shape (2, {self.n}) (one row per "
+                f"system), got {got}."
             )
 
     def random_state(self, *, key: Key) -> Float[Array, "2 n"]:
@@ -131,20 +116,110 @@ class NonreciprocalSK(eqx.Module):
         return jax.vmap(project_to_sphere)(x)
 
     def drift(self, x: Float[Array, "2 n"]) -> Float[Array, "2 n"]:
-        """Deterministic force without the Lagrange term: $J s^a + \\sum_b K_{ab} s^b$."""
-        return x @ self.couplings + self.coupling_matrix() @ x
+        r"""Deterministic force without the Lagrange term: $-\nabla H(s^a) + \sum_b K_{ab} s^b$."""
+        return self.local_fields(x) + self.coupling_matrix() @ x
 
     def lagrange_multipliers(self, x: Float[Array, "2 n"], beta) -> Float[Array, " 2"]:
-        r"""$z_a = T + s^a\cdot(J s^a + \sum_b K_{ab}s^b)/N$: the Lagrange multipliers that keep
-        $|s^a|^2 = N$ under the continuous-time dynamics (Itô) at inverse temperature `beta`."""
+        r"""$z_a = T + s^a\cdot(-\nabla H(s^a) + \sum_b K_{ab}s^b)/N$: the Lagrange multipliers
+        that keep $|s^a|^2 = N$ under the continuous-time dynamics (Itô) at inverse temperature
+        `beta`."""
         temp = 1.0 / jnp.asarray(beta, x.dtype)
         return temp + jnp.sum(x * self.drift(x), axis=-1) / jnp.asarray(self.n, x.dtype)
 
     def energies(self, x: Float[Array, "2 n"]) -> Float[Array, " 2"]:
-        return -0.5 * jnp.sum(x * (x @ self.couplings), axis=-1)
+        r"""$H(s^a) = -s^a\cdot h^a/p$ (H is homogeneous of degree p)."""
+        return -jnp.sum(x * self.local_fields(x), axis=-1) / self.p
 
     def energy(self, x: Float[Array, "2 n"]) -> Float[Array, ""]:
         return jnp.sum(self.energies(x))
+
+
+def _check_couplings(cls_name, couplings, p):
+    if couplings.ndim != p or len(set(couplings.shape)) != 1:
+        raise ShapeError(
+            f"{cls_name} needs an (n,)*{p} coupling array, got shape {couplings.shape}. "
+            f"Use {cls_name}.sample(key, n, alpha)."
+        )
+
+
+class NonreciprocalSK(AbstractNonreciprocal):
+    r"""Two spherical SK systems sharing J, coupled site by site by $K = [[0, \kappa+\alpha],
+    [\kappa-\alpha, 0]]$ (Garcia Lorenzana et al. 2025; the default $\kappa = 0$ is their
+    antagonistic coupling, $\kappa \ne 0$ our extension; see the module docstring).
+
+    $H(s) = -\sum_{i<j}J_{ij}s_i s_j$, the same for both systems. State: shape (2, N).
+
+    **Fields:**
+
+    - `couplings`: the shared symmetric N x N matrix J (variance 1/N, zero diagonal).
+    - `alpha`: antisymmetric (antagonistic, non-reciprocal) coupling.
+    - `kappa`: reciprocal inter-system coupling; 0 (the default) is the papers' model, any other
+      value is our extension.
+    """
+
+    couplings: Float[Array, "n n"]
+    alpha: Float[Array, ""]
+    kappa: Float[Array, ""]
+
+    def __init__(self, couplings, alpha, kappa=0.0):
+        couplings = jnp.asarray(couplings)
+        _check_couplings("NonreciprocalSK", couplings, 2)
+        self.couplings = couplings
+        self.alpha = jnp.asarray(alpha, couplings.dtype)
+        self.kappa = jnp.asarray(kappa, couplings.dtype)
+
+    @classmethod
+    def sample(
+        cls, key: Key, n: int, alpha: float, kappa: float = 0.0, *, dtype=jnp.float32
+    ) -> NonreciprocalSK:
+        """Draw the shared couplings J_ij ~ N(0, 1/N) (as `SphericalPSpin.sample(key, n, 2)`)."""
+        return cls(SphericalPSpin.sample(key, n, 2, dtype=dtype).couplings, alpha, kappa)
+
+    def local_fields(self, x: Float[Array, "2 n"]) -> Float[Array, "2 n"]:
+        """$J s^a$ for both systems (J symmetric)."""
+        return x @ self.couplings
+
+
+class NonreciprocalPSpin(AbstractNonreciprocal):
+    r"""Two spherical 3-spin systems sharing their couplings, coupled site by site by K.
+
+    The p = 3 analogue of `NonreciprocalSK`: both systems have the same
+    $H(s) = -\sum_{i<j<k}J_{ijk}s_i s_j s_k$, $\overline{J^2} = 3/N^2$ (the convention of
+    `SphericalPSpin`), coupled by $K = [[0, \kappa+\alpha], [\kappa-\alpha, 0]]$. The APS
+    abstract of Garcia Lorenzana et al. says their results extend to the p-spin model with "a
+    richer phase diagram, with both a chaotic and a nonreciprocal aging regime"; that work could
+    not be read, so this model is our construction, used to check the p = 3 DMFT
+    (`diffphys.theory.nonreciprocal_dmft`) against simulation. It stores an N^3 tensor
+    (`SphericalPSpin` sizes apply).
+
+    **Fields:**
+
+    - `couplings`: the shared symmetric (n, n, n) tensor, zero on coinciding indices.
+    - `alpha`, `kappa`: the antisymmetric and reciprocal inter-system couplings.
+    """
+
+    couplings: Float[Array, "n n n"]
+    alpha: Float[Array, ""]
+    kappa: Float[Array, ""]
+
+    def __init__(self, couplings, alpha, kappa=0.0):
+        couplings = jnp.asarray(couplings)
+        _check_couplings("NonreciprocalPSpin", couplings, 3)
+        self.couplings = couplings
+        self.alpha = jnp.asarray(alpha, couplings.dtype)
+        self.kappa = jnp.asarray(kappa, couplings.dtype)
+
+    @classmethod
+    def sample(
+        cls, key: Key, n: int, alpha: float, kappa: float = 0.0, *, dtype=jnp.float32
+    ) -> NonreciprocalPSpin:
+        """Draw the shared 3-spin couplings (as `SphericalPSpin.sample(key, n, 3)`)."""
+        return cls(SphericalPSpin.sample(key, n, 3, dtype=dtype).couplings, alpha, kappa)
+
+    def local_fields(self, x: Float[Array, "2 n"]) -> Float[Array, "2 n"]:
+        r"""$h_i = \frac12\sum_{jk}\tilde J_{ijk}s_j s_k$ for both systems (one tensor
+        contraction per system)."""
+        return 0.5 * jnp.einsum("ijk,aj,ak->ai", self.couplings, x, x)
 
 
 def _expm2(M, t):
@@ -171,14 +246,17 @@ class NonreciprocalInfo(NamedTuple):
 
 
 def nonreciprocal_langevin(beta: float = 1.0, dt: float = 0.02) -> SamplingAlgorithm:
-    r"""One step of the coupled dynamics: Euler for J, the exact flow of $K - Z$, projection.
+    r"""One step of the coupled dynamics: Euler for the random force, the exact flow of
+    $K - Z$, projection.
 
-    $s \leftarrow P\big[e^{dt(K - Z)}(s + dt\, J s) + \sqrt{2T dt}\,\xi\big]$ with s the (2, N)
-    state, $Z = \mathrm{diag}(z_1, z_2)$ the Lagrange multipliers of the continuous dynamics at
-    the start of the step ($z_a = T + s^a\cdot(Js^a + \sum_b K_{ab}s^b)/N$), $e^{dt(K-Z)}$ the
-    2 x 2 matrix exponential acting on the system index, and $P$ projecting each system back onto
-    its sphere (fixing the norm to O(dt)). J acts on the site index and $K - Z$ on the system
-    index, so the two linear flows commute and only the Euler step of J is approximate. A plain
+    $s \leftarrow P\big[e^{dt(K - Z)}(s + dt\, h(s)) + \sqrt{2T dt}\,\xi\big]$ with s the (2, N)
+    state, $h = -\nabla H$ the random force of each system ($Js$ for `NonreciprocalSK`, the
+    3-spin field for `NonreciprocalPSpin`), $Z = \mathrm{diag}(z_1, z_2)$ the Lagrange
+    multipliers of the continuous dynamics at the start of the step ($z_a = T + s^a\cdot(h^a +
+    \sum_b K_{ab}s^b)/N$), $e^{dt(K-Z)}$ the 2 x 2 matrix exponential acting on the system index,
+    and $P$ projecting each system back onto its sphere (fixing the norm to O(dt)). For p = 2,
+    J acts on the site index and $K - Z$ on the system index, so the two linear flows commute
+    and only the Euler step of J is approximate. A plain
     Euler step $s + dt(Js + Ks)$ instead (i) turns each eigenmode $\lambda$ of J by
     $\arctan(\alpha dt/(1+\lambda dt))$ per step, so the slow modes ($\lambda \simeq 2$) rotate at
     $\alpha(1 - 2dt)$ (0.4 rad of phase lag after 20 time units at dt = 0.01), and (ii) for
@@ -202,15 +280,15 @@ def nonreciprocal_langevin(beta: float = 1.0, dt: float = 0.02) -> SamplingAlgor
 
     def step(key, state: NonreciprocalState, model, beta=beta, dt=dt):
         x = state.x
-        jx = x @ model.couplings
-        energies = -0.5 * jnp.sum(x * jx, axis=-1)
+        h = model.local_fields(x)
+        energies = -jnp.sum(x * h, axis=-1) / model.p
         dtype = x.dtype
         dt = jnp.asarray(dt, dtype)
         temp = 1.0 / jnp.asarray(beta, dtype)
-        z = temp + jnp.sum(x * (jx + model.coupling_matrix() @ x), axis=-1) / x.shape[-1]
+        z = temp + jnp.sum(x * (h + model.coupling_matrix() @ x), axis=-1) / x.shape[-1]
         flow = model.coupling_flow(dt, z)
         noise = jax.random.normal(key, x.shape, dtype)
-        x_new = flow @ (x + dt * jx) + jnp.sqrt(2.0 * dt * temp) * noise
+        x_new = flow @ (x + dt * h) + jnp.sqrt(2.0 * dt * temp) * noise
         return NonreciprocalState(jax.vmap(project_to_sphere)(x_new)), NonreciprocalInfo(energies)
 
     return SamplingAlgorithm(init, step)
