@@ -323,7 +323,8 @@ def nonreciprocal_dmft(
     Model: $\dot s^a_i = -\partial_i H(s^a) - z_a(t) s^a_i + \sum_b K_{ab} s^b_i + \xi^a_i$,
     $\langle\xi^a_i(t)\xi^b_j(t')\rangle = 2T\delta_{ab}\delta_{ij}\delta(t-t')$, $|s^a|^2 = N$,
     both systems seeing the *same* Gaussian H with $\overline{H(s)H(s')} = N f(s\cdot s'/N)$,
-    $f(q) = q^p/2$ (p = 2: `diffphys.models.NonreciprocalSK`), quenched from T = inf (two
+    $f(q) = q^p/2$ (p = 2: `diffphys.models.NonreciprocalSK`, p = 3:
+    `diffphys.models.NonreciprocalPSpin`), quenched from T = inf (two
     independent random points of the spheres). Because the disorder is shared, averaging over
     it couples the two systems: the effective single-site process has the noise
     $\langle\eta^a(t)\eta^b(s)\rangle = f'(C_{ab}(t,s))$ and the memory kernel
@@ -346,8 +347,9 @@ def nonreciprocal_dmft(
     Fruchart & Vitelli, PRL 135, 187402 (2025)) and its companion PRE solve the DMFT of their
     model in terms of the diagonal and antisymmetric components of C and R (see
     `rotation_components`); their equations could not be read here, so the notation is ours.
-    For p = 2 the solution must agree with the exact eigenmode solution
-    `nonreciprocal_sk_dynamics` (checked in `tests/test_nonreciprocal.py`).
+    For p = 2 the solution agrees with the exact eigenmode solution `nonreciprocal_sk_dynamics`
+    to O(dt^2); for p = 3 with Langevin simulation of `NonreciprocalPSpin`; without coupling it
+    reduces to `cugliandolo_kurchan` (all in `tests/test_nonreciprocal.py`).
 
     Algorithm: as `cugliandolo_kurchan`: a uniform two-time grid, rows $C(t_{i+1}, t_j)$,
     $R(t_{i+1}, t_j)$, $j \le i$, and the equal-time overlap advanced by Heun's
