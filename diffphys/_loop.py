@@ -71,8 +71,9 @@ def scan_steps(
     number of records, not per value of `start` or `record_at`: segment bounds are runtime
     arrays (each segment is a `fori_loop` with a dynamic trip count), and the list of segments
     is padded to the next power of two with unrecorded ones (the steps after the last record
-    time, then empty ones), whose records are skipped by a `lax.cond` and dropped. A run cut into checkpoint segments of different lengths, each
-    with its own log-spaced record times, therefore compiles at most log2(records) + 1 times.
+    time, then empty ones), whose records are skipped by a `lax.cond` and dropped. A run cut
+    into checkpoint segments of different lengths, each with its own log-spaced record times,
+    therefore compiles once per distinct power of two, at most log2(records + 1) + 1 times.
     To benefit, pass the same `step`/`record` objects each call: array leaves of a pytree
     `step` (e.g. a `jax.tree_util.Partial` holding a model) are runtime arguments, its other
     leaves are hashed.
