@@ -282,9 +282,9 @@ def sk_metropolis(beta: float = 1.0, *, order: str = "sequential") -> SamplingAl
     with one row of J: $f \leftarrow f - 2 s_i J_{i\cdot}$, O(N) (for a single chain a
     rejection costs no row update, and the sequential sweep decides the rejections between two
     acceptances 64 spins at a time; under `vmap` every attempt costs O(N)). The exponential
-    variates of a sweep are drawn in one vectorised call outside the sequential loop. The energy is recomputed
-    from the fields at the end of each sweep, $E = -\frac12 s\cdot(f + h)$, so it never drifts
-    from the fields; the fields accumulate float rounding of order
+    variates of a sweep are drawn in one vectorised call outside the sequential loop. The
+    energy is recomputed from the fields at the end of each sweep,
+    $E = -\frac12 s\cdot(f + h)$, so it never drifts from the fields; the fields accumulate float rounding of order
     $\sqrt{\text{flips}}\,\epsilon\,|J|$ (refresh with `init` if a run is very long).
 
     `order="sequential"` visits spins 0..N-1 (each single-spin update satisfies detailed
