@@ -284,8 +284,9 @@ def sk_metropolis(beta: float = 1.0, *, order: str = "sequential") -> SamplingAl
     acceptances 64 spins at a time; under `vmap` every attempt costs O(N)). The exponential
     variates of a sweep are drawn in one vectorised call outside the sequential loop. The
     energy is recomputed from the fields at the end of each sweep,
-    $E = -\frac12 s\cdot(f + h)$, so it never drifts from the fields; the fields accumulate float rounding of order
-    $\sqrt{\text{flips}}\,\epsilon\,|J|$ (refresh with `init` if a run is very long).
+    $E = -\frac12 s\cdot(f + h)$, so it never drifts from the fields; the fields accumulate
+    float rounding of order $\sqrt{\text{flips}}\,\epsilon\,|J|$ (refresh with `init` if a
+    run is very long).
 
     `order="sequential"` visits spins 0..N-1 (each single-spin update satisfies detailed
     balance, so the sweep leaves the Boltzmann law invariant); under `vmap` every chain then
