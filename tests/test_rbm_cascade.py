@@ -8,20 +8,20 @@ from diffphys.experiments import _core
 def test_rbm_cascade_contract():
     """Reference: the issue's contract: variable `singular_values` with dims (time, k), here
     the headline run (digits, seed 0), equal to that slice of `singular_values_all`; forward
-    and reverse AIS are reported next to the exact log Z (a 12-hidden-unit model at this tiny
+    and reverse AIS are reported next to the exact log Z (a 4-hidden-unit model at this tiny
     size: both within 0.5 nats)."""
     ds = _core.run(
         "rbm-cascade",
         dims=[],
         n_segments=1,
         n_samples=200,
-        n_hidden=6,
-        n_steps=40,
+        n_hidden=4,
+        n_steps=20,
         n_times=6,
         batch_size=50,
         n_chains=40,
-        n_seeds=2,
-        ais_betas=300,
+        n_seeds=1,
+        ais_betas=200,
     )
     assert ds["singular_values"].dims == ("time", "k")
     assert ds["singular_values_all"].dims == ("dataset", "seed", "time", "k")

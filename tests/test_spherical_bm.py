@@ -207,3 +207,30 @@ def test_theory_limits_and_errors():
         sbm_teacher_student(0.5, 1, 1.0, 1.0)
     with pytest.raises(ConfigError, match="gamma"):
         map_fit(jnp.eye(3), 1.0, gamma=0.0)
+
+
+def test_experiment_contract():
+    """Reference: the issue's contract: `test_log_likelihood` with dims (seed, estimator, M)
+    for the estimators teacher / map / ensemble / single_posterior_sample, next to
+    `test_log_likelihood_theory` (estimator, M); summary and figure build."""
+    from diffphys.experiments import _core
+
+    ds = _core.run(
+        "spherical-bm-ensembles",
+        N=16,
+        M=[1, 8],
+        n_test=200,
+        n_models=4,
+        n_langevin=10,
+        map_steps=20,
+        n_seeds=1,
+    )
+    assert ds["test_log_likelihood"].dims == ("seed", "estimator", "M")
+    assert ds["test_log_likelihood_theory"].dims == ("estimator", "M")
+    assert list(ds.estimator.values) == ["teacher", "map", "ensemble", "single_posterior_sample"]
+    th = ds["test_log_likelihood_theory"]
+    assert np.isfinite(th.sel(estimator="map")).all()
+    assert np.isnan(th.sel(estimator="ensemble", M=8))  # condensed: no prediction
+    exp = _core.get("spherical-bm-ensembles")
+    assert "map_minus_theory_per_dim" in exp.summary(ds)
+    assert exp.figure(ds) is not None
