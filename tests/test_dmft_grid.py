@@ -137,6 +137,16 @@ def test_threshold_energy_limits():
     assert theory.threshold_energy(3, 2.0) == -0.25
 
 
+def test_breakdown_is_detected_and_reported():
+    """With a tiny window (n = 8) the band copied by time-translation invariance fails once h
+    exceeds the beta-relaxation time (module docstring, "Limits"): the run stops at a finite
+    `t_breakdown` and returns only the windows before it, whose energy still decreases."""
+    sol = theory.cugliandolo_kurchan_decimated(3, 0.5, 1e5, 0.02, n=8)
+    assert np.isfinite(sol.t_breakdown)
+    assert sol.t[-1] < sol.t_breakdown < 1e5
+    assert np.all(np.diff(sol.energy[1:]) < 0)
+
+
 def test_errors():
     """Eager configuration errors, and times outside the solution."""
     with pytest.raises(ConfigError, match="p must"):
@@ -145,6 +155,8 @@ def test_errors():
         theory.cugliandolo_kurchan_decimated(3, 0.0, 1.0)
     with pytest.raises(ConfigError, match="n"):
         theory.cugliandolo_kurchan_decimated(3, 1.0, 1.0, n=2)
+    with pytest.raises(ConfigError, match="band"):
+        theory.cugliandolo_kurchan_decimated(3, 1.0, 1.0, band=0)
     with pytest.raises(ConfigError, match="maxiter"):
         theory.cugliandolo_kurchan_decimated(3, 1.0, 1.0, maxiter=0)
     with pytest.raises(ConfigError, match="x64"):

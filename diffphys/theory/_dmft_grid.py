@@ -23,7 +23,7 @@ used for aging in the spherical p-spin by e.g. Berthier et al., J. Chem. Phys. 1
    sub-diagonal of the first window), with the local terms $-z C$, $\Sigma$ on the last
    interval and $f'(C(t_i,t_j))$ on the last interval of the D-term treated implicitly
    (Newton-linearised); the whole row, $z(t_i)$ and the memory kernels are iterated to a
-   fixed point (Jacobi sweeps until the change is below `tol`).
+   fixed point (Jacobi sweeps with Anderson mixing, until the change is below `tol`).
 2. *Memory integrals* are sums over the intervals $I_l = (t_{l-1}, t_l]$ of (integral of the
    fast factor over $I_l$) x (average of the slow factor over $I_l$). The response enters only
    through $\int_{I_l} R(t_i,s)ds = \chi(t_i,t_{l-1}) - \chi(t_i,t_l)$, weighted by the secant
@@ -47,8 +47,19 @@ Memory is $O(n^2)$ whatever `t_max`; each decade of time costs $\log_2 10 \appro
 windows of $n$ rows, $O(n^2)$ each, i.e. $O(n^3)$ per decade versus $O((t/dt)^3)$ for the
 uniform grid. The price is resolution: two-time functions at $t_w \lesssim$ a few $h(t)$ are
 coarse-grained, and functions of $t - t_w$ below $h(t)$ (the stationary FDT part) are frozen at
-the values they had when $h$ was smaller. Above $T_d$ (finite relaxation time) the grid should
-not be coarsened far beyond the relaxation time: use the uniform-grid solver or a larger `n`.
+the values they had when $h$ was smaller; two-time errors are $O(1/n)$ (about $2/n$ on
+$C(t, t/2)$ at t = 100 for p = 3, T = 0.5, `benchmarks/results/dmft_grid.md`).
+
+**Limits.** The band copy ignores the aging of $C(t, t-\tau)$ at fixed lag $\tau \le 2h$.
+While $h$ is below the $\beta$-relaxation time this is harmless; once $h$ exceeds it (h of
+order 10-20 for p = 3 at T = 0.5, for any n) the frozen band and the solved entries next to it
+disagree and the solution departs from the CK equations. Every window is checked (finite
+values, converged rows, a non-increasing energy and $C(t, t_w)$ non-increasing in t at fixed
+$t_w \ge t/2$); the integration stops at the first failing window and reports it in
+`t_breakdown`. In practice: t ~ 5e3 with n = 128 and ~1e4 with n = 256 for p = 3 at T = 0.5.
+Longer times need the interpolating renormalised grid of Lang, Sachdev & Diehl, PRL 135,
+247101 (2025). Above $T_d$ (finite relaxation time) the grid should not be coarsened far
+beyond the relaxation time: use the uniform-grid solver or a larger `n`.
 """
 
 from __future__ import annotations
@@ -395,13 +406,17 @@ def cugliandolo_kurchan_decimated(
     - `n`: half the window; memory is $2(2n+1)^2$ floats, the cost per octave of time is n
       rows of $O(n^2)$. The relative resolution of the two-time plane is ~1/n.
     - `tol`, `maxiter`: the fixed-point iteration of each row stops when the largest change of
-      C and chi is below `tol` or after `maxiter` sweeps (`iterations` in the result's `z`-grid
-      is not returned; convergence is checked in the tests).
-    - `dtype`: float64 when `jax_enable_x64` is on, float32 otherwise (default); float32
-      carries ~1e-6 rounding per step into long runs.
+      C and chi is below `tol` (default 1e-10 in float64, 1e-5 in float32) or after `maxiter`
+      sweeps (a row that needs `maxiter` stops the run, see `t_breakdown`).
+    - `band`: sub-diagonals copied by time-translation invariance after the first decimation
+      (Kim & Latz); 2 lets BDF2 step every solved entry from rows off the diagonal.
+    - `dtype`: float64 when `jax_enable_x64` is on, float32 otherwise (default). In float32
+      the row iteration stalls near its rounding floor once h >~ 10 (t ~ 2e3 at n = 128), so
+      use float64 for long runs.
 
     **Returns:** a `DecimatedDMFTSolution` (NumPy arrays) with `.correlation(t, t_w)`,
-    `.integrated_response(t, t_w)` and `.response(t, t_w)`.
+    `.integrated_response(t, t_w)` and `.response(t, t_w)`; its `t_breakdown` is `inf`
+    unless the run was stopped early (the rows then end before `t_max`).
 
     References: Kim & Latz, Europhys. Lett. 53, 660 (2001); Cugliandolo & Kurchan, PRL 71,
     173 (1993). For times beyond ~1e6 see the renormalised grid of Lang, Sachdev & Diehl,
@@ -412,6 +427,8 @@ def cugliandolo_kurchan_decimated(
     check_positive("T", T)
     check_positive("t_max", t_max)
     check_positive("dt", dt)
+    if int(band) != band or not 1 <= band <= 4:
+        raise ConfigError(f"band must be an integer in 1..4 (Kim-Latz use 1-2), got {band}.")
     if int(n) != n or n < 4:
         raise ConfigError(f"n (half the window) must be an integer >= 4, got {n}; use 64-512.")
     if int(maxiter) != maxiter or maxiter < 1:
@@ -426,7 +443,7 @@ def cugliandolo_kurchan_decimated(
         raise ConfigError(f"dtype must be float32 or float64, got {dtype}.")
     if dtype == jnp.dtype(jnp.float64) and not jax.config.read("jax_enable_x64"):
         raise ConfigError("dtype=float64 needs jax.config.update('jax_enable_x64', True).")
-    p, n, maxiter = int(p), int(n), int(maxiter)
+    p, n, maxiter, band = int(p), int(n), int(maxiter), int(band)
     m = 2 * n + 1
     h = float(dt)
     n_windows = 1 + max(0, math.ceil(math.log2(t_max / (2 * n * h)) - 1e-12))
