@@ -94,7 +94,7 @@ def reverse_sde(
     def step(k, y, i):
         return reverse_sde_step(k, y, t0 - i.astype(dtype) * dt, dt, score), {}
 
-    x_end, (records, _) = scan_steps(step, x, key, times, record)
+    x_end, (records, _) = scan_steps(step, x, key, times, record, n_steps=int(n_steps))
     return x_end, records
 
 

@@ -94,7 +94,12 @@ def simulate_with_entropy_production(
     times = record_times(int(n_steps), None, record_at)
     zero = jnp.zeros(x0.shape[0], x0.dtype)
     (x, _), (recs, _) = scan_steps(
-        step, (x0, zero), key, times, lambda c: {"x": c[0], "entropy": c[1]}
+        step,
+        (x0, zero),
+        key,
+        times,
+        lambda c: {"x": c[0], "entropy": c[1]},
+        n_steps=int(n_steps),
     )
     return x, recs
 

@@ -166,8 +166,8 @@ def spherical_langevin(beta: float = 1.0, dt: float = 0.02) -> SamplingAlgorithm
     = 2T\delta_{ij}\delta(t-t')$ (the dynamics of Cugliandolo–Kurchan 1993) by an Euler–Maruyama
     step followed by the projection back onto the sphere, which imposes the Lagrange multiplier
     to O(dt). Compared to `diffphys.sampling.langevin(spherical=True)` (the same update) it
-    reads the energy off the gradient already computed ($H = s\cdot\nabla H / p$ for a
-    homogeneous H of degree p), so one step costs one gradient, not a gradient plus an energy.
+    reads the energy off the gradient ($H = s\cdot\nabla H / p$ for a homogeneous H of degree
+    p), so one step costs one gradient rather than one `value_and_grad`.
     `info.lagrange` is $z = T - pH/N$, the Lagrange multiplier of the continuous dynamics.
 
     **Arguments:**
