@@ -37,8 +37,6 @@ puts every N on the same time axis and leaves only the sharpening of the transit
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -104,7 +102,9 @@ def _train_dataset(ctx: RunContext, name: str, x: np.ndarray, cfg: dict):
     )
     bounds = np.linspace(0, cfg["n_steps"], cfg["n_segments"] + 1).astype(int)
 
-    @functools.partial(jax.jit, static_argnums=(1, 2, 3))
+    # No outer jit: `train` compiles its loop once per power of two of the number of records
+    # when given the same grad_fn/opt/record objects (diffphys/_loop.py), while a jit with
+    # static (lo, n, rec) would compile every segment again.
     def segment(states, lo, n, rec):
         def one(k, s):
             return train(
