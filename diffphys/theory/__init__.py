@@ -76,12 +76,6 @@ from ._kde import (
     nearest_distance,
     tail_index,
 )
-from ._spherical_bm import (
-    TeacherStudentScores,
-    condensation_free_energy,
-    sbm_map_couplings,
-    sbm_teacher_student,
-)
 from ._sk import (
     SK_FINITE_SIZE_EXPONENT,
     SK_GROUND_STATE_ENERGY,
@@ -97,6 +91,12 @@ from ._sk import (
     sk_rs_free_energy,
     sk_rs_ground_state_energy,
     sk_rs_overlap,
+)
+from ._spherical_bm import (
+    TeacherStudentScores,
+    condensation_free_energy,
+    sbm_map_couplings,
+    sbm_teacher_student,
 )
 
 __all__ = [
