@@ -20,7 +20,7 @@ used for aging in the spherical p-spin by e.g. Berthier et al., J. Chem. Phys. 1
 
 1. *Rows.* Row $i$ ($C(t_i, t_j)$, $\chi(t_i, t_j)$, $j < i$) is computed from rows $i-1$,
    $i-2$ by BDF2, $(\tfrac32 u_i - 2u_{i-1} + \tfrac12 u_{i-2})/h = F_i$ (BDF1 on the first
-   sub-diagonal of the first window), with the local terms $-z C$, $\Sigma$ on the last
+   solved sub-diagonal, whose history would otherwise include the diagonal), with the local terms $-z C$, $\Sigma$ on the last
    interval and $f'(C(t_i,t_j))$ on the last interval of the D-term treated implicitly
    (Newton-linearised); the whole row, $z(t_i)$ and the memory kernels are iterated to a
    fixed point (Jacobi sweeps with Anderson mixing, until the change is below `tol`).
@@ -38,25 +38,27 @@ used for aging in the spherical p-spin by e.g. Berthier et al., J. Chem. Phys. 1
    averages are replaced by the mean over the two merged intervals, and $h \leftarrow 2h$;
    rows $n+1..2n$ are then computed on the coarser grid.
 4. *Near-diagonal band.* After the first decimation $h$ exceeds the fast (FDT) time scale and
-   the two entries next to the diagonal, $C(t_i, t_{i-1})$ and $C(t_i, t_{i-2})$ (and $\chi$),
-   are copied from the previous row (time-translation invariance over the band, Kim & Latz);
-   they were computed on a finer grid before the decimation. The first window ($h = $ `dt`)
-   solves every entry.
+   the entry next to the diagonal, $C(t_i, t_{i-1})$ (and $\chi$), whose interval holds the
+   fast parts of both factors of the memory integrals, is copied from the previous row
+   (time-translation invariance over the band, Kim & Latz); it was computed on a finer grid
+   before the decimation. The first window ($h = $ `dt`) solves every entry.
 
 Memory is $O(n^2)$ whatever `t_max`; each decade of time costs $\log_2 10 \approx 3.3$
 windows of $n$ rows, $O(n^2)$ each, i.e. $O(n^3)$ per decade versus $O((t/dt)^3)$ for the
 uniform grid. The price is resolution: two-time functions at $t_w \lesssim$ a few $h(t)$ are
 coarse-grained, and functions of $t - t_w$ below $h(t)$ (the stationary FDT part) are frozen at
-the values they had when $h$ was smaller; two-time errors are $O(1/n)$ (about $2/n$ on
-$C(t, t/2)$ at t = 100 for p = 3, T = 0.5, `benchmarks/results/dmft_grid.md`).
+the values they had when $h$ was smaller; two-time errors are $O(1/n)$ (about $0.7/n$ on
+$C(t, t/2)$ at t = 100 for p = 3, T = 0.5; up to $2/n$ on $C(4t_w, t_w)$ for p = 2;
+`benchmarks/results/dmft_grid.md`).
 
-**Limits.** The band copy ignores the aging of $C(t, t-\tau)$ at fixed lag $\tau \le 2h$.
-While $h$ is below the $\beta$-relaxation time this is harmless; once $h$ exceeds it (h of
-order 10-20 for p = 3 at T = 0.5, for any n) the frozen band and the solved entries next to it
+**Limits.** The band copy ignores the aging of $C(t, t-\tau)$ at fixed lag $\tau = h$.
+While $h$ is below the $\beta$-relaxation time this is harmless; once $h$ is well beyond it
+(h ~ 40 for p = 3 at T = 0.5, for any n) the frozen band and the solved entries next to it
 disagree and the solution departs from the CK equations. Every window is checked (finite
 values, converged rows, a non-increasing energy and $C(t, t_w)$ non-increasing in t at fixed
 $t_w \ge t/2$); the integration stops at the first failing window and reports it in
-`t_breakdown`. In practice: t ~ 5e3 with n = 128 and ~1e4 with n = 256 for p = 3 at T = 0.5.
+`t_breakdown`. In practice, for p = 3 at T = 0.5: t ~ 1e4 with n = 128 (10 s here), ~2e4
+with n = 256.
 Longer times need the interpolating renormalised grid of Lang, Sachdev & Diehl, PRL 135,
 247101 (2025). Above $T_d$ (finite relaxation time) the grid should not be coarsened far
 beyond the relaxation time: use the uniform-grid solver or a larger `n`.
@@ -74,7 +76,7 @@ import numpy as np
 
 from .._errors import ConfigError, check_positive
 
-_BAND = 2  # sub-diagonals copied by time-translation invariance after the first decimation
+_BAND = 1  # sub-diagonals copied by time-translation invariance after the first decimation
 _ANDERSON = 5  # depth of the Anderson mixing of the row iteration
 
 
@@ -229,7 +231,10 @@ def _step(p, band, maxiter, T, h, tol, i, carry):
 
     c1, c2 = C[i - 1], C[i - 2]
     x1, x2 = X[i - 1], X[i - 2]
-    bdf2 = k <= i - 2
+    # BDF2 only from history off the diagonal: C(t, t_j) drops fast just after t = t_j, which
+    # a coarse grid cannot resolve, so the first solved sub-diagonal takes a BDF1 step from
+    # the (copied) entry next to the diagonal
+    bdf2 = k <= i - 2 - (1 if band else 0)
     c0 = jnp.where(bdf2, jnp.asarray(1.5, dtype), one)
     hist_c = jnp.where(bdf2, 2.0 * c1 - 0.5 * c2, c1)
     hist_x = jnp.where(bdf2, 2.0 * x1 - 0.5 * x2, x1)
@@ -409,7 +414,7 @@ def cugliandolo_kurchan_decimated(
       C and chi is below `tol` (default 1e-10 in float64, 1e-5 in float32) or after `maxiter`
       sweeps (a row that needs `maxiter` stops the run, see `t_breakdown`).
     - `band`: sub-diagonals copied by time-translation invariance after the first decimation
-      (Kim & Latz); 2 lets BDF2 step every solved entry from rows off the diagonal.
+      (Kim & Latz); 1, the least, is the most accurate and reaches farthest.
     - `dtype`: float64 when `jax_enable_x64` is on, float32 otherwise (default). In float32
       the row iteration stalls near its rounding floor once h >~ 10 (t ~ 2e3 at n = 128), so
       use float64 for long runs.
