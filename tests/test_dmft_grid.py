@@ -85,7 +85,8 @@ def test_p3_above_td_is_stationary_and_obeys_fdt():
     """3-spin at T = 1 > T_d = sqrt(3/8) (Crisanti-Horner-Sommers 1993): the energy relaxes
     to the paramagnetic -1/(2T) (within 5e-3 at t = 20), the late-time correlation is
     time-translation invariant (C(t_w + tau, t_w) at t_w = 12 and 18 within 5e-3) and obeys
-    the integrated FDT chi(t_w + tau, t_w) = (1 - C(t_w + tau, t_w))/T within 1e-2."""
+    the integrated FDT chi(t_w + tau, t_w) = (1 - C(t_w + tau, t_w))/T within 1e-2; the
+    pointwise response R(t_w + tau, t_w) agrees with the uniform-grid solver within 1.5e-2."""
     T = 1.0
     sol = theory.cugliandolo_kurchan_decimated(3, T, 25.0, 0.02, n=64)
     assert sol.t_breakdown == math.inf
@@ -97,14 +98,20 @@ def test_p3_above_td_is_stationary_and_obeys_fdt():
     print(np.abs(c12 - c18).max(), np.abs(chi18 - (1 - c18) / T).max())
     np.testing.assert_allclose(c12, c18, atol=5e-3)
     np.testing.assert_allclose(chi18, (1 - c18) / T, atol=1e-2)
+    # pointwise R = -d chi/d t_w against the uniform-grid R (dt = 0.05) for tau >= 3h = 1
+    lag = np.linspace(1.0, 5.0, 9)
+    R_ref = theory.two_time(theory.cugliandolo_kurchan(3, T, 25.0, 0.05), 18.0, 18.0 + lag)[1]
+    np.testing.assert_allclose(sol.response(18.0 + lag, 18.0), R_ref, atol=1.5e-2)
 
 
 def test_p3_below_td_ages_towards_threshold():
     """3-spin at T = 0.5 < T_d to t = 1000 (n = 128, dt = 0.04): the energy decreases
     monotonically towards the Cugliandolo-Kurchan (1993) asymptotic energy
-    e_inf(0.5) = -0.8867 and stays above it (within 7e-3 at t = 1000); the correlation ages,
-    C(2 t_w, t_w) at t_w = 125, 250, 500 changing ever less (the t/t_w collapse); and the
-    integrated response leaves the FDT line: chi(t, t_w) < (1 - C(t, t_w))/T at t = 4 t_w."""
+    e_inf(0.5) = -0.8867 and stays above it (within 7e-3 at t = 1000); the correlation ages:
+    at fixed lag C(t_w + 100, t_w) grows with t_w (0.50 -> 0.58 for t_w = 125 -> 500) while at
+    fixed t/t_w = 2 it changes by less than 0.6 of that (approximate t/t_w scaling; C(2t_w, t_w)
+    still drifts by ~0.025 per doubling of t_w, the order of the O(1/n) error at n = 128); and
+    the integrated response leaves the FDT line, chi(4 t_w, t_w) < 0.9 (1 - C)/T."""
     T = 0.5
     e_inf = theory.threshold_energy(3, T)
     assert e_inf == pytest.approx(-0.88669, abs=1e-4)
@@ -115,10 +122,12 @@ def test_p3_below_td_ages_towards_threshold():
     e1000 = np.interp(1000.0, sol.t, sol.energy)
     print(f"e(1000) = {e1000:.5f}, e_inf = {e_inf:.5f}")
     assert 0 < e1000 - e_inf < 7e-3
-    c = np.array([sol.correlation(2 * t_w, t_w) for t_w in (125.0, 250.0, 500.0)])
-    print("C(2t_w, t_w) =", c)
-    assert np.all(np.diff(c) < 0)
-    assert abs(c[2] - c[1]) < abs(c[1] - c[0]) < 0.03
+    t_ws = np.array([125.0, 250.0, 500.0])
+    c_ratio = sol.correlation(2 * t_ws, t_ws)
+    c_lag = sol.correlation(t_ws + 100.0, t_ws)
+    print("C(2t_w, t_w) =", c_ratio, "C(t_w + 100, t_w) =", c_lag)
+    assert np.all(np.diff(c_lag) > 0)
+    assert abs(c_ratio[-1] - c_ratio[0]) < 0.6 * (c_lag[-1] - c_lag[0])
     t_w = 200.0
     C, chi = sol.correlation(4 * t_w, t_w), sol.integrated_response(4 * t_w, t_w)
     assert chi < 0.9 * (1 - C) / T
