@@ -42,7 +42,7 @@ exact eigenmode solution is `diffphys.theory.nonreciprocal_sk_dynamics`.
 from __future__ import annotations
 
 import abc
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -68,6 +68,13 @@ class AbstractNonreciprocal(eqx.Module):
     couplings: eqx.AbstractVar[Float[Array, "..."]]
     alpha: eqx.AbstractVar[Float[Array, ""]]
     kappa: eqx.AbstractVar[Float[Array, ""]]
+    order: eqx.AbstractClassVar[int]
+
+    @classmethod
+    def sample(cls, key: Key, n: int, alpha: float, kappa: float = 0.0, *, dtype=jnp.float32):
+        """Draw the shared couplings as `SphericalPSpin.sample(key, n, p)` (variance p!/(2N^{p-1});
+        J_ij ~ N(0, 1/N) for p = 2)."""
+        return cls(SphericalPSpin.sample(key, n, cls.order, dtype=dtype).couplings, alpha, kappa)
 
     @property
     def p(self) -> int:
@@ -134,12 +141,17 @@ class AbstractNonreciprocal(eqx.Module):
         return jnp.sum(self.energies(x))
 
 
-def _check_couplings(cls_name, couplings, p):
+def _fields(cls, couplings, alpha, kappa):
+    """Checked `(couplings, alpha, kappa)` for a subclass of order `cls.order`."""
+    couplings = jnp.asarray(couplings)
+    p, name = cls.order, cls.__name__
     if couplings.ndim != p or len(set(couplings.shape)) != 1:
         raise ShapeError(
-            f"{cls_name} needs an (n,)*{p} coupling array, got shape {couplings.shape}. "
-            f"Use {cls_name}.sample(key, n, alpha)."
+            f"{name} needs an (n,)*{p} coupling array, got shape {couplings.shape}. "
+            f"Use {name}.sample(key, n, alpha)."
         )
+    dtype = couplings.dtype
+    return couplings, jnp.asarray(alpha, dtype), jnp.asarray(kappa, dtype)
 
 
 class NonreciprocalSK(AbstractNonreciprocal):
@@ -161,19 +173,10 @@ class NonreciprocalSK(AbstractNonreciprocal):
     alpha: Float[Array, ""]
     kappa: Float[Array, ""]
 
-    def __init__(self, couplings, alpha, kappa=0.0):
-        couplings = jnp.asarray(couplings)
-        _check_couplings("NonreciprocalSK", couplings, 2)
-        self.couplings = couplings
-        self.alpha = jnp.asarray(alpha, couplings.dtype)
-        self.kappa = jnp.asarray(kappa, couplings.dtype)
+    order: ClassVar[int] = 2
 
-    @classmethod
-    def sample(
-        cls, key: Key, n: int, alpha: float, kappa: float = 0.0, *, dtype=jnp.float32
-    ) -> NonreciprocalSK:
-        """Draw the shared couplings J_ij ~ N(0, 1/N) (as `SphericalPSpin.sample(key, n, 2)`)."""
-        return cls(SphericalPSpin.sample(key, n, 2, dtype=dtype).couplings, alpha, kappa)
+    def __init__(self, couplings, alpha, kappa=0.0):
+        self.couplings, self.alpha, self.kappa = _fields(type(self), couplings, alpha, kappa)
 
     def local_fields(self, x: Float[Array, "2 n"]) -> Float[Array, "2 n"]:
         """$J s^a$ for both systems (J symmetric)."""
@@ -202,19 +205,10 @@ class NonreciprocalPSpin(AbstractNonreciprocal):
     alpha: Float[Array, ""]
     kappa: Float[Array, ""]
 
-    def __init__(self, couplings, alpha, kappa=0.0):
-        couplings = jnp.asarray(couplings)
-        _check_couplings("NonreciprocalPSpin", couplings, 3)
-        self.couplings = couplings
-        self.alpha = jnp.asarray(alpha, couplings.dtype)
-        self.kappa = jnp.asarray(kappa, couplings.dtype)
+    order: ClassVar[int] = 3
 
-    @classmethod
-    def sample(
-        cls, key: Key, n: int, alpha: float, kappa: float = 0.0, *, dtype=jnp.float32
-    ) -> NonreciprocalPSpin:
-        """Draw the shared 3-spin couplings (as `SphericalPSpin.sample(key, n, 3)`)."""
-        return cls(SphericalPSpin.sample(key, n, 3, dtype=dtype).couplings, alpha, kappa)
+    def __init__(self, couplings, alpha, kappa=0.0):
+        self.couplings, self.alpha, self.kappa = _fields(type(self), couplings, alpha, kappa)
 
     def local_fields(self, x: Float[Array, "2 n"]) -> Float[Array, "2 n"]:
         r"""$h_i = \frac12\sum_{jk}\tilde J_{ijk}s_j s_k$ for both systems (one tensor
