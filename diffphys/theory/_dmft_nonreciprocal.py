@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ConfigError, check_positive
-from ._dmft import _bilinear
+from ._dmft import _bilinear, _grid_points
 
 
 def exceptional_point(kappa: float) -> float:
@@ -369,14 +369,7 @@ def nonreciprocal_dmft(
 
     **Returns:** a `NonreciprocalDMFTSolution` (NumPy arrays).
     """
-    if int(p) != p or p < 2:
-        raise ConfigError(f"p must be an integer >= 2, got {p}.")
-    check_positive("T", T)
-    check_positive("dt", dt)
-    check_positive("t_max", t_max)
-    n = int(round(t_max / dt)) + 1
-    if n < 2:
-        raise ConfigError(f"t_max={t_max} is shorter than one step dt={dt}.")
+    n = _grid_points(p, T, t_max, dt)
     K = np.array([[0.0, kappa + alpha], [kappa - alpha, 0.0]])
     C, R, z, e = _nr_solve(int(p), float(T), K, float(dt), n, jnp.dtype(dtype))
     C = np.asarray(C, dtype=np.float64).transpose(0, 2, 1, 3)  # (i, a, j, b) -> (i, j, a, b)
