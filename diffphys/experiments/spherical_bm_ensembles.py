@@ -34,6 +34,7 @@ import xarray as xr
 
 from ..models._spherical_bm import (
     SphericalBM,
+    eigh_sequential,
     ensemble_log_prob,
     log_partition_from_eigenvalues,
     map_fit,
@@ -95,7 +96,7 @@ def _one_seed(key, cfg):
         )
         ll_ens = jnp.mean(ensemble_log_prob(Js, x_test)) / N
         ll_single = jnp.mean(jax.vmap(score)(Js))
-        top = jnp.abs(jnp.linalg.eigh(J_map.J)[1][:, -1] @ u)
+        top = jnp.abs(eigh_sequential(J_map.J)[1][:, -1] @ u)
         return score(J_map.J), ll_ens, ll_single, top
 
     keys = jax.random.split(kl, len(ms))

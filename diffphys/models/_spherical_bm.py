@@ -115,6 +115,29 @@ def log_partition_from_eigenvalues(lam, *, n_nodes: int = 2048) -> Float[Array, 
     return (h0 + 0.5 * n * math.log(2 * math.pi) + jnp.log(0.5 * integral)).astype(dtype)
 
 
+@jax.custom_batching.custom_vmap
+def eigh_sequential(a):
+    """`jnp.linalg.eigh(a)` of one symmetric matrix; under `vmap`, the matrices of the batch
+    are decomposed one after the other (`lax.map`) instead of by one batched LAPACK call.
+
+    Why: jaxlib 0.10.2's batched CPU eigh splits the batch over XLA's intra-op thread pool
+    and waits for it from a pool thread. Two such calls running at once (independent eighs of
+    one program, e.g. the MAP and posterior loops of `spherical-bm-ensembles`) then hold
+    every thread of a 2-core machine and wait forever: seen as a hang of the test suite, all
+    threads in `jax::ParallelBatchMap` / `BlockingCounter::Wait`. Not differentiable (no
+    caller differentiates through it). **Returns:** `(eigenvalues, eigenvectors)`."""
+    w, v = jnp.linalg.eigh(a)
+    return w, v
+
+
+@eigh_sequential.def_vmap
+def _eigh_sequential_vmap(axis_size, in_batched, a):
+    (batched,) = in_batched
+    if not batched:
+        a = jnp.broadcast_to(a, (axis_size, *a.shape))
+    return jax.lax.map(eigh_sequential, a), (True, True)
+
+
 class SphericalBM(AbstractModel):
     r"""Spherical Boltzmann machine $p(x|W) \propto e^{x^\top W x/2}$ on $|x|^2 = N$
     (module docstring for the conventions and sources).
@@ -144,7 +167,7 @@ class SphericalBM(AbstractModel):
 
     def saddle(self):
         """`(z*, eigenvalues, eigenvectors)` of the large-N saddle point (z* under stop_gradient)."""
-        lam, vec = jnp.linalg.eigh(self.J)
+        lam, vec = eigh_sequential(self.J)
         z = jax.lax.stop_gradient(_saddle(jax.lax.stop_gradient(lam), self.n))
         return z, lam, vec
 
