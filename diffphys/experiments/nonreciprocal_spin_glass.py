@@ -366,17 +366,7 @@ def _figure(ds):
     ax.legend(fontsize=8)
     ax = axes[0, 1]
     for i, T in enumerate([temps[0], temps[-1]]):
-        d = ds.sel(T_prl=T, a=1, b=1)
-        ax.errorbar(
-            tau0,
-            d["correlation_prl"],
-            d["correlation_prl_error"],
-            fmt="o",
-            ms=2.5,
-            color=f"C{i}",
-            label=f"sim T={T:g}",
-        )
-        ax.plot(tau0, d["correlation_prl_dmft"], "-", color=f"C{i}", lw=1)
+        _sim_and_dmft(ax, tau0, ds.sel(T_prl=T, a=1, b=1), "correlation_prl", i, f"T={T:g}")
     ax.axhline(0, color="gray", lw=0.8)
     ax.set_xlabel(f"$\\tau = t - t_w$ ($t_w$={tw0:g})")
     ax.set_ylabel("$C_{11}(t_w+\\tau, t_w)$")
@@ -425,17 +415,7 @@ def _figure(ds):
     ax = axes[1, 2]
     tau = ds["tau"].values
     for i, a in enumerate([alpha[0], alpha[-1]]):
-        d = ds.sel(alpha=a, a=1, b=1)
-        ax.errorbar(
-            tau,
-            d["correlation"],
-            d["correlation_error"],
-            fmt="o",
-            ms=2.5,
-            color=f"C{i}",
-            label=f"sim $\\alpha$={a:g}",
-        )
-        ax.plot(tau, d["correlation_dmft"], "-", color=f"C{i}", lw=1)
+        _sim_and_dmft(ax, tau, ds.sel(alpha=a, a=1, b=1), "correlation", i, f"$\\alpha$={a:g}")
     ax.axhline(0, color="gray", lw=0.8)
     ax.set_xlabel(f"$\\tau = t - t_w$ ($t_w$={ds.attrs['t_w']:g})")
     ax.set_ylabel("$C_{11}(t_w+\\tau, t_w)$")
@@ -443,3 +423,11 @@ def _figure(ds):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _sim_and_dmft(ax, tau, d, var, i, label):
+    """Simulated `var` with its error bars (markers) and its DMFT curve (line) in colour Ci."""
+    ax.errorbar(
+        tau, d[var], d[f"{var}_error"], fmt="o", ms=2.5, color=f"C{i}", label=f"sim {label}"
+    )
+    ax.plot(tau, d[f"{var}_dmft"], "-", color=f"C{i}", lw=1)
