@@ -33,6 +33,16 @@ def _print_table(summary: dict) -> None:
     print("-" * (width + 30))
 
 
+def _bounds(p) -> str:
+    parts = []
+    if p.choices is not None:
+        parts.append("one of " + ", ".join(map(str, p.choices)))
+    for sym, v in ((">=", p.ge), (">", p.gt), ("<=", p.le)):
+        if v is not None:
+            parts.append(f"{sym} {v:g}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def cmd_list(args) -> int:
     from . import experiments
 
@@ -41,8 +51,14 @@ def cmd_list(args) -> int:
         first = exp.description.splitlines()[0] if exp.description else ""
         print(f"{name:<26} {first}")
         if args.verbose:
-            for k, v in exp.defaults.items():
-                print(f"    {k} = {json.dumps(v)}")
+            if exp.runtime:
+                print(f"    expected time at the default size (2-core CPU): {exp.runtime}")
+            width = max(len(k) for k in exp.params)
+            for k, p in exp.params.items():
+                print(f"    {k:<{width}}  {p.kind:<11} = {json.dumps(p.default)}")
+                if p.doc:
+                    print(f"    {'':<{width}}    {p.doc}{_bounds(p)}")
+            print()
     for module, err in experiments.BROKEN.items():
         print(f"{module:<26} BROKEN: {err!r}", file=sys.stderr)
     return 1 if experiments.BROKEN else 0
@@ -70,6 +86,7 @@ def cmd_run(args) -> int:
         )
         return 130
     summary = json.loads((out / "summary.json").read_text())
+    summary.pop("run", None)  # provenance: in the file, not in the table
     print(f"\n{args.name}: results in {out}/ (results.nc, summary.json, figure.png)")
     _print_table(summary)
     return 0

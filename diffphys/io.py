@@ -29,10 +29,18 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp creates 0600; results get the user's normal permissions (0666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path, text: str) -> None:
@@ -66,6 +74,39 @@ def write_dataset(ds, path) -> None:
         ds[name].attrs = {k: _nc_attr(v) for k, v in ds[name].attrs.items()}
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
+
+
+def missing_metadata(ds) -> list[str]:
+    """Names of the variables and coordinates of `ds` without a CF `long_name` or `units`."""
+    return sorted(
+        str(name)
+        for name, var in ds.variables.items()
+        if "long_name" not in var.attrs or "units" not in var.attrs
+    )
+
+
+def annotate(ds, **meta: tuple[str, str]) -> None:
+    """Set CF `long_name` and `units` in place: `annotate(ds, T=("temperature", "J/k_B"))`.
+
+    An error variable `X_err` without its own entry gets "standard error of " + X's long_name
+    and X's units.
+    """
+    for name, (long_name, units) in meta.items():
+        if name not in ds.variables:
+            raise KeyError(f"annotate: {name!r} is not a variable or coordinate of the dataset")
+        ds[name].attrs.update(long_name=long_name, units=units)
+        err = f"{name}_err"
+        if err in ds.variables and err not in meta:
+            ds[err].attrs.update(long_name=f"standard error of {long_name}", units=units)
+
+
+def link_errors(ds) -> None:
+    """Set CF `ancillary_variables` on every `X` that has an error variable `X_err` (in place)."""
+    for name in list(ds.data_vars):
+        err = f"{name}_err"
+        if err in ds.data_vars:
+            ds[name].attrs.setdefault("ancillary_variables", err)
+            ds[err].attrs.setdefault("standard_error_of", str(name))
 
 
 def _nc_attr(v):
@@ -163,8 +204,11 @@ def _restore_order(restored, like):
 
 
 __all__ = [
+    "annotate",
     "atomic_path",
+    "link_errors",
     "load_checkpoint",
+    "missing_metadata",
     "read_dataset",
     "save_checkpoint",
     "save_figure",

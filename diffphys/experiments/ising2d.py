@@ -7,18 +7,38 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .. import models, observables, sampling, theory
-from ._core import RunContext, experiment
+from .. import io, models, observables, sampling, theory
+from .._errors import ConfigError
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "L": [16, 32, 64, 128],
-    "T": [1.6, 1.9, 2.1, 2.2, 2.25, 2.27, 2.3, 2.35, 2.45, 2.7, 3.2],
-    "n_sweeps": 12000,
-    "n_therm": 2000,
-    "n_segments": 4,
-    "n_blocks": 20,
-    "rule": "metropolis",
+PARAMS = {
+    "L": Param([16, 32, 64, 128], "linear sizes of the periodic L x L lattices (even)", ge=4),
+    "T": Param(
+        [1.6, 1.9, 2.1, 2.2, 2.25, 2.27, 2.3, 2.35, 2.45, 2.7, 3.2],
+        "temperatures (units of J/k_B); T_c = 2.269",
+        gt=0,
+    ),
+    "n_sweeps": Param(12000, "measured sweeps per chain (after n_therm)", ge=10),
+    "n_therm": Param(2000, "thermalisation sweeps discarded before measuring", ge=0),
+    "n_segments": Param(4, "checkpointed pieces per lattice size", ge=1),
+    "n_blocks": Param(20, "jackknife blocks for the error bars", ge=2),
+    "rule": Param(
+        "metropolis",
+        "update: exact multispin Metropolis kernel or generic checkerboard heat bath",
+        choices=("metropolis", "heat_bath"),
+    ),
 }
+
+
+def _validate(cfg: dict) -> None:
+    if any(L % 2 for L in cfg["L"]):
+        raise ConfigError(f"checkerboard updates need even L, got L={cfg['L']}.")
+    if cfg["n_sweeps"] < cfg["n_blocks"]:
+        raise ConfigError(
+            f"n_sweeps={cfg['n_sweeps']} must be at least n_blocks={cfg['n_blocks']}."
+        )
+    if cfg["n_segments"] > cfg["n_therm"] + cfg["n_sweeps"]:
+        raise ConfigError("n_segments must not exceed the total number of sweeps.")
 
 
 def _chains(ctx: RunContext, L: int, cfg: dict):
@@ -84,20 +104,14 @@ def _chains(ctx: RunContext, L: int, cfg: dict):
 
 @experiment(
     "ising2d",
-    defaults=DEFAULTS,
+    params=PARAMS,
+    validate=_validate,
+    runtime="about 1 min",
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
 )
 def ising2d(ctx: RunContext, cfg: dict) -> xr.Dataset:
     """2D Ising ferromagnet (J = 1, periodic L x L): energy, |m|, Binder cumulant vs T and L."""
-    if any(T <= 0 for T in cfg["T"]):
-        from .._errors import ConfigError
-
-        raise ConfigError(f"every temperature must be positive, got T={cfg['T']}.")
-    if any(L % 2 for L in cfg["L"]):
-        from .._errors import ConfigError
-
-        raise ConfigError(f"checkerboard updates need even L, got L={cfg['L']}.")
     ctx.set_total(len(cfg["L"]) * cfg["n_segments"])
     per_L = [_chains(ctx, L, cfg) for L in cfg["L"]]
     data = {}
@@ -109,10 +123,19 @@ def ising2d(ctx: RunContext, cfg: dict) -> xr.Dataset:
     data["energy_onsager"] = (("T",), theory.onsager_energy(T))
     data["magnetization_yang"] = (("T",), theory.yang_magnetization(T))
     ds = xr.Dataset(data, coords={"L": np.asarray(cfg["L"]), "T": T})
-    ds["energy_per_spin"].attrs["long_name"] = "energy per spin <E>/N"
-    ds["abs_magnetization"].attrs["long_name"] = "<|m|>"
-    ds["binder"].attrs["long_name"] = "Binder cumulant 1 - <m^4>/(3<m^2>^2)"
-    ds["tau_energy"].attrs["long_name"] = "integrated autocorrelation time of E (sweeps)"
+    io.annotate(
+        ds,
+        L=("linear lattice size", "1"),
+        T=("temperature", "J/k_B"),
+        energy_per_spin=("energy per spin <E>/N", "J"),
+        abs_magnetization=("mean absolute magnetisation per spin <|m|>", "1"),
+        binder=("Binder cumulant 1 - <m^4>/(3<m^2>^2)", "1"),
+        specific_heat=("specific heat per spin", "k_B"),
+        susceptibility=("connected susceptibility per spin", "1/J"),
+        tau_energy=("integrated autocorrelation time of the energy", "sweeps"),
+        energy_onsager=("exact energy per spin, infinite lattice (Onsager)", "J"),
+        magnetization_yang=("exact spontaneous magnetisation, infinite lattice (Yang)", "1"),
+    )
     ds.attrs["T_c"] = float(theory.ISING_2D_TC)
     return ds
 
