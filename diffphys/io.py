@@ -101,12 +101,13 @@ def annotate(ds, **meta: tuple[str, str]) -> None:
 
 
 def link_errors(ds) -> None:
-    """Set CF `ancillary_variables` on every `X` that has an error variable `X_err` (in place)."""
+    """Set CF `ancillary_variables` on every `X` that has an error variable `X_err` (or
+    `X_error`), in place."""
     for name in list(ds.data_vars):
-        err = f"{name}_err"
-        if err in ds.data_vars:
-            ds[name].attrs.setdefault("ancillary_variables", err)
-            ds[err].attrs.setdefault("standard_error_of", str(name))
+        for err in (f"{name}_err", f"{name}_error"):
+            if err in ds.data_vars:
+                ds[name].attrs.setdefault("ancillary_variables", err)
+                ds[err].attrs.setdefault("standard_error_of", str(name))
 
 
 def _nc_attr(v):

@@ -11,7 +11,43 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import ensemble, models
-from ._core import RunContext
+from .._errors import ConfigError
+from ._core import Param, RunContext
+
+CAPACITY_PARAMS = {
+    "n_grid": Param(
+        14, "pattern counts P on the geometric grid around the predicted capacity", ge=2
+    ),
+    "grid_span": Param(
+        [0.15, 8.0], "grid from span[0] to span[1] times the predicted capacity", gt=0
+    ),
+    "n_samples": Param(48, "disorder samples (pattern sets) per grid point", ge=1),
+    "n_test": Param(8, "stored patterns tested for stability per sample", ge=1),
+    "recall": Param(0.99, "recall level that defines P_max", gt=0, le=1),
+}
+"""The config keys every capacity experiment shares (`measure_capacity` reads them)."""
+
+
+def validate_capacity(cfg: dict) -> None:
+    """Cross-key checks of `CAPACITY_PARAMS`."""
+    lo, *rest = cfg["grid_span"]
+    if len(rest) != 1 or not lo < rest[0]:
+        raise ConfigError(f"grid_span must be [low, high] with low < high, got {cfg['grid_span']}.")
+
+
+def annotate_capacity(ds) -> None:
+    """CF metadata of the variables `measure_capacity` results are stored in."""
+    from .. import io
+
+    meta = {
+        "N_index": ("index of the network size", "1"),
+        "grid_index": ("index on the pattern-count grid", "1"),
+        "N": ("number of neurons", "1"),
+        "P_max": ("largest P with the recall fraction >= recall (log-interpolated)", "1"),
+        "grid": ("number of stored patterns P", "1"),
+        "fraction": ("fraction of tested stored patterns that are fixed points", "1"),
+    }
+    io.annotate(ds, **{k: v for k, v in meta.items() if k in ds.variables})
 
 
 def capacity_grid(centre: float, n_grid: int, span, floor: int = 2) -> np.ndarray:

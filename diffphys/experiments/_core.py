@@ -121,9 +121,7 @@ def experiment(
     """
     if (params is None) == (defaults is None):
         raise ValueError(f"experiment {name!r}: give exactly one of params= and defaults=")
-    spec = {
-        k: v if isinstance(v, Param) else Param(v) for k, v in (params or defaults).items()
-    }
+    spec = {k: v if isinstance(v, Param) else Param(v) for k, v in (params or defaults).items()}
 
     def register(fn):
         if name in REGISTRY:
@@ -208,7 +206,7 @@ def _coerce(key: str, value: Any, p: Param | Any) -> Any:
     if p.nonempty and len(value) == 0:
         raise ConfigError(f"{key} must be a non-empty list like {json.dumps(p.default)}.")
     inner = kind[5:-1]
-    return [_check_scalar(f"each element of {key}", v, inner, p) for v in value]
+    return [_check_scalar(f"every element of {key}", v, inner, p) for v in value]
 
 
 def resolve_config(exp: Experiment, overrides: dict[str, Any]) -> dict[str, Any]:

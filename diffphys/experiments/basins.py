@@ -6,18 +6,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .. import ensemble, models, theory
+from .. import ensemble, io, models, theory
 from .._errors import ConfigError
-from ._core import RunContext, experiment
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "family": ["hopfield", "dense3", "exponential", "exponential_loss"],
-    "N": 200,
-    "P": [10, 25, 50, 200, 1000, 4000],
-    "corruption": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45],
-    "lam": 0.25,
-    "n_samples": 16,
-    "max_sweeps": 50,
+FAMILIES = ("hopfield", "dense3", "dense4", "exponential", "exponential_loss")
+PARAMS = {
+    "family": Param(
+        ["hopfield", "dense3", "exponential", "exponential_loss"],
+        "memory families to compare",
+        choices=FAMILIES,
+    ),
+    "N": Param(200, "number of neurons", ge=2),
+    "P": Param([10, 25, 50, 200, 1000, 4000], "numbers of stored patterns (loads)", ge=1),
+    "corruption": Param(
+        [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45],
+        "fraction of flipped spins in the initial state",
+        ge=0,
+        le=0.5,
+    ),
+    "lam": Param(0.25, "inverse width lambda of the exponential memories", gt=0),
+    "n_samples": Param(16, "independent pattern sets and corruptions per point", ge=1),
+    "max_sweeps": Param(50, "maximum zero-temperature asynchronous sweeps", ge=1),
 }
 
 
@@ -32,10 +42,7 @@ def _make(family: str, xi, lam: float, w=None):
         return models.ExponentialMemory(xi, lam=lam, weights=w)
     if family == "exponential_loss":
         return models.ExponentialLossMemory(xi, lam=lam, weights=w)
-    raise ConfigError(
-        f"unknown family {family!r}; choose from hopfield, dense3, dense4, exponential, "
-        f"exponential_loss."
-    )
+    raise ConfigError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}.")
 
 
 def _radius_theory(family: str, n: int, Ps, lam: float) -> np.ndarray:
@@ -140,13 +147,11 @@ def _figure(ds):
     return fig
 
 
-@experiment("basins", defaults=DEFAULTS, summary=_summary, figure=_figure)
+@experiment("basins", params=PARAMS, runtime="about 1 min", summary=_summary, figure=_figure)
 def basins(ctx: RunContext, cfg: dict):
     """Retrieval probability vs initial corruption and load for Hopfield, dense, exponential."""
     fams = list(cfg["family"])
     Ps = [int(p) for p in cfg["P"]]
-    for f in fams:
-        _make(f, np.ones((1, 2), np.float32), 1.0)  # eager check of the family names
     ctx.set_total(len(fams))
     ov = np.stack([_run(ctx, f, cfg) for f in fams])
     ds = xr.Dataset(
@@ -169,10 +174,19 @@ def basins(ctx: RunContext, cfg: dict):
             "sample": np.arange(cfg["n_samples"]),
         },
     )
-    ds["retrieval"].attrs["long_name"] = "probability that the dynamics ends on the pattern"
-    ds["overlap"].attrs["long_name"] = "final overlap with the corrupted pattern"
-    ds["basin_radius_theory"].attrs["long_name"] = (
-        "signal-to-noise basin radius (exponential families; NaN for the others)"
+    io.annotate(
+        ds,
+        family=("memory family", "1"),
+        P=("number of stored patterns", "1"),
+        corruption=("fraction of flipped spins in the initial state", "1"),
+        sample=("sample index", "1"),
+        overlap=("final overlap with the corrupted pattern", "1"),
+        retrieval=("probability that the dynamics ends on the pattern", "1"),
+        capacity_theory=("predicted capacity (number of patterns)", "1"),
+        basin_radius_theory=(
+            "signal-to-noise basin radius (exponential families; NaN for the others)",
+            "1",
+        ),
     )
     ds.attrs["N"] = int(cfg["N"])
     ds.attrs["lam"] = float(cfg["lam"])

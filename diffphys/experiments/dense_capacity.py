@@ -5,19 +5,21 @@ import numpy as np
 import xarray as xr
 
 from .. import models, theory
-from ._capacity import capacity_grid, measure_capacity
-from ._core import RunContext, experiment
+from ._capacity import (
+    CAPACITY_PARAMS,
+    annotate_capacity,
+    capacity_grid,
+    measure_capacity,
+    validate_capacity,
+)
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "p": [2, 3, 4],
-    "N_p2": [100, 200, 400, 800],
-    "N_p3": [40, 60, 90, 135, 200],
-    "N_p4": [24, 32, 44, 60, 80],
-    "n_grid": 14,
-    "grid_span": [0.15, 8.0],
-    "n_samples": 48,
-    "n_test": 8,
-    "recall": 0.99,
+PARAMS = {
+    "p": Param([2, 3, 4], "interaction orders p of F(x) = x^p", choices=(2, 3, 4)),
+    "N_p2": Param([100, 200, 400, 800], "network sizes N for p = 2", ge=4),
+    "N_p3": Param([40, 60, 90, 135, 200], "network sizes N for p = 3", ge=4),
+    "N_p4": Param([24, 32, 44, 60, 80], "network sizes N for p = 4", ge=4),
+    **CAPACITY_PARAMS,
 }
 
 
@@ -83,7 +85,13 @@ def _figure(ds):
     return fig
 
 
-@experiment("dense-capacity", defaults=DEFAULTS, summary=_summary, figure=_figure)
+@experiment(
+    "dense-capacity",
+    params=PARAMS,
+    validate=validate_capacity,
+    summary=_summary,
+    figure=_figure,
+)
 def dense_capacity(ctx: RunContext, cfg: dict):
     """Dense associative memories F(x)=x^p: largest P with perfect recall vs N, p = 2, 3, 4."""
     ps = [int(p) for p in cfg["p"]]
@@ -116,7 +124,7 @@ def dense_capacity(ctx: RunContext, cfg: dict):
         },
         coords={"p": np.asarray(ps), "N_index": np.arange(n_max), "grid_index": np.arange(g_max)},
     )
-    ds["P_max"].attrs["long_name"] = "largest P with the recall fraction >= recall (log-interp.)"
-    ds["fraction"].attrs["long_name"] = "fraction of tested stored patterns that are fixed points"
+    annotate_capacity(ds)
+    ds["p"].attrs.update(long_name="interaction order p", units="1")
     ds.attrs["recall"] = float(cfg["recall"])
     return ds

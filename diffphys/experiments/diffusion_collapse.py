@@ -20,15 +20,19 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .. import models, theory
-from ._core import RunContext, experiment
+from .. import io, models, theory
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "alpha": [0.2, 0.4],
-    "d": [8, 16, 24],
-    "t": [float(v) for v in np.round(np.geomspace(0.01, 3.0, 24), 5)],
-    "n_samples": 500,
-    "chunk_size": 4096,
+PARAMS = {
+    "alpha": Param([0.2, 0.4], "data-set size exponent: n = exp(alpha d) training points", gt=0),
+    "d": Param([8, 16, 24], "data dimensions", ge=1),
+    "t": Param(
+        [float(v) for v in np.round(np.geomspace(0.01, 3.0, 24), 5)],
+        "diffusion times at which the collapse statistics are measured",
+        gt=0,
+    ),
+    "n_samples": Param(500, "noised points x_t per time", ge=2),
+    "chunk_size": Param(4096, "training points per chunk of the empirical score", ge=1),
 }
 
 
@@ -64,7 +68,7 @@ def _measure(key, alpha: float, d: int, cfg: dict):
 
 @experiment(
     "diffusion-collapse",
-    defaults=DEFAULTS,
+    params=PARAMS,
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
 )
@@ -103,8 +107,20 @@ def diffusion_collapse(ctx: RunContext, cfg: dict):
         },
         coords={"alpha": np.asarray(alphas), "d": np.asarray(dims), "t": t},
     )
-    ds["f_e"].attrs["description"] = "empirical excess entropy density f^e(t)"
-    ds["collapsed"].attrs["description"] = "fraction of x_t ~ P^e_t with max posterior weight > 1/2"
+    io.annotate(
+        ds,
+        alpha=("data-set size exponent alpha = log(n) / d", "1"),
+        d=("data dimension", "1"),
+        t=("diffusion time", "1"),
+        f_e=("empirical excess entropy density f^e(t)", "nat"),
+        f_e_err=("Monte Carlo standard error of f^e(t)", "nat"),
+        collapsed=("fraction of x_t ~ P^e_t with max posterior weight > 1/2", "1"),
+        participation=("mean participation ratio 1 / sum_mu w_mu^2", "1"),
+        f_theory=("Gaussian-data excess entropy density f(t)", "nat"),
+        n=("number of training points", "1"),
+        t_C_theory=("collapse time t_C, zero of the Gaussian f(t)", "1"),
+        t_C_measured=("time at which half of the samples have collapsed", "1"),
+    )
     return ds
 
 

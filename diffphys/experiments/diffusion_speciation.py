@@ -15,21 +15,39 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .. import models, theory
-from ._core import RunContext, experiment
+from .. import io, models, theory
+from .._errors import ConfigError
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "d": [16, 64, 256],
-    "t": [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.5, 4.0, 5.0],
-    "n_samples": 1000,
-    "T": 8.0,
-    "dt": 0.02,
-    "t_end": 0.0,
-    "digits": True,
-    "digits_t": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.4, 1.7, 2.0, 2.5],
-    "digits_samples": 300,
-    "digits_t_end": 0.01,
+PARAMS = {
+    "d": Param([16, 64, 256], "dimensions of the symmetric Gaussian mixture +-m", ge=1),
+    "t": Param(
+        [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.5, 4.0, 5.0],
+        "cloning (split) times of the backward trajectories",
+        gt=0,
+    ),
+    "n_samples": Param(1000, "cloned trajectory pairs per split time", ge=2),
+    "T": Param(8.0, "start time of the backward dynamics", gt=0),
+    "dt": Param(0.02, "reverse-SDE time step", gt=0),
+    "t_end": Param(0.0, "end time of the backward dynamics (mixture)", ge=0),
+    "digits": Param(True, "also run the cloning experiment on the scikit-learn digits"),
+    "digits_t": Param(
+        [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.4, 1.7, 2.0, 2.5],
+        "split times for the digits",
+        gt=0,
+    ),
+    "digits_samples": Param(300, "cloned pairs per split time for the digits", ge=2),
+    "digits_t_end": Param(0.01, "end time of the backward dynamics (digits)", ge=0),
 }
+
+
+def _validate(cfg: dict) -> None:
+    for key, end in (("t", "t_end"), ("digits_t", "digits_t_end")):
+        bad = [v for v in cfg[key] if not cfg[end] < v < cfg["T"]]
+        if bad:
+            raise ConfigError(
+                f"every {key} must lie in ({end}, T) = ({cfg[end]}, {cfg['T']}), got {bad}."
+            )
 
 
 def _clone_run(key, score, x0, t_split, *, T, dt, t_end, classify):
@@ -115,7 +133,8 @@ def _digits(ctx: RunContext, cfg: dict):
 
 @experiment(
     "diffusion-speciation",
-    defaults=DEFAULTS,
+    params=PARAMS,
+    validate=_validate,
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
 )
@@ -141,7 +160,15 @@ def diffusion_speciation(ctx: RunContext, cfg: dict):
         },
         coords={"d": d_arr, "t": t_grid},
     )
-    ds["phi"].attrs["description"] = "P(two clones split at t end in the same class)"
+    io.annotate(
+        ds,
+        d=("data dimension", "1"),
+        t=("split time of the two clones", "1"),
+        phi=("probability that two clones split at t end in the same class", "1"),
+        phi_theory=("exact clone probability for the symmetric mixture", "1"),
+        t_S_theory=("speciation time (1/2) log Lambda", "1"),
+        t_S_measured=("time at which phi crosses its value at signal-to-noise one", "1"),
+    )
     ds.attrs["speciation_level"] = level
     if cfg["digits"]:
         out = ctx.task("digits", lambda: _digits(ctx, cfg))
@@ -151,6 +178,11 @@ def diffusion_speciation(ctx: RunContext, cfg: dict):
         half = 0.5 * (1.0 + chance)
         ds["phi_digits"] = (("t_digits",), out["phi"])
         ds = ds.assign_coords(t_digits=out["t"])
+        io.annotate(
+            ds,
+            t_digits=("split time of the two clones (digits)", "1"),
+            phi_digits=("probability that two clones end as the same digit class", "1"),
+        )
         ds.attrs["digits_t_S_theory"] = t_s
         ds.attrs["digits_t_S_measured"] = theory.crossing_time(out["t"], out["phi"], half)
         ds.attrs["digits_chance"] = chance

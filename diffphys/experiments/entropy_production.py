@@ -18,23 +18,23 @@ import numpy as np
 import optax
 import xarray as xr
 
-from .. import models, training
-from ._core import RunContext, experiment
+from .. import io, models, training
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "omega": [0.0, 0.5, 1.0, 2.0, 3.0],
-    "tau": [0.25, 1.0, 4.0],
-    "epsilon": [0.0, 2.0],
-    "n_particles": 2,
-    "n_samples": 20000,
-    "n_walkers": 2000,
-    "dt": 2e-3,
-    "t_relax": 8.0,
-    "t_measure": 8.0,
-    "train_steps": 2000,
-    "batch_size": 256,
-    "width": 64,
-    "learning_rate": 3e-3,
+PARAMS = {
+    "omega": Param([0.0, 0.5, 1.0, 2.0, 3.0], "rotation strength omega of the linear drift A"),
+    "tau": Param([0.25, 1.0, 4.0], "persistence times of the active particles", gt=0),
+    "epsilon": Param([0.0, 2.0], "strength of the soft repulsion between particles", ge=0),
+    "n_particles": Param(2, "active particles in the trap", ge=1),
+    "n_samples": Param(20000, "stationary samples for training and testing a score", ge=10),
+    "n_walkers": Param(2000, "independent active-particle trajectories", ge=1),
+    "dt": Param(2e-3, "Euler-Maruyama time step", gt=0),
+    "t_relax": Param(8.0, "relaxation time before measuring", ge=0),
+    "t_measure": Param(8.0, "measuring time of the trajectory estimator", gt=0),
+    "train_steps": Param(2000, "optax steps of implicit score matching", ge=1),
+    "batch_size": Param(256, "minibatch size of score matching", ge=1),
+    "width": Param(64, "hidden width of the score MLP", ge=1),
+    "learning_rate": Param(3e-3, "peak Adam learning rate (cosine decay)", gt=0),
 }
 
 
@@ -98,7 +98,7 @@ def _active(key, tau: float, eps: float, cfg: dict):
 
 @experiment(
     "entropy-production",
-    defaults=DEFAULTS,
+    params=PARAMS,
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
 )
@@ -143,6 +143,18 @@ def entropy_production(ctx: RunContext, cfg: dict):
             "sigma_active_exact": (("tau", "epsilon"), stack(act, "exact")),
         },
         coords={"omega": np.asarray(omegas), "tau": np.asarray(taus), "epsilon": np.asarray(epss)},
+    )
+    io.annotate(
+        ds,
+        omega=("rotation strength of the linear drift", "1"),
+        tau=("persistence time of the active noise", "1"),
+        epsilon=("repulsion strength", "1"),
+        sigma_linear_learned=("entropy production rate from the learned score", "1/time"),
+        sigma_linear_exact_score=("entropy production rate from the exact score", "1/time"),
+        sigma_linear_exact=("exact entropy production rate tr(D^-1 M S M^T)", "1/time"),
+        sigma_active_learned=("entropy production rate from the learned score", "1/time"),
+        sigma_active_path=("entropy production rate, trajectory estimator", "1/time"),
+        sigma_active_exact=("exact entropy production rate (epsilon = 0 only)", "1/time"),
     )
     return ds
 

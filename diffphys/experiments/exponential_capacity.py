@@ -5,26 +5,32 @@ import numpy as np
 import xarray as xr
 
 from .. import models, theory
-from .._errors import ConfigError
-from ._capacity import capacity_grid, measure_capacity
-from ._core import RunContext, experiment
-
-DEFAULTS = {
-    "family": ["exponential", "exponential_loss"],
-    "N": [8, 12, 16, 20, 24, 28, 32],
-    "lam": 0.25,
-    "n_grid": 14,
-    "grid_span": [0.05, 6.0],
-    "n_samples": 48,
-    "n_test": 8,
-    "recall": 0.99,
-}
+from ._capacity import (
+    CAPACITY_PARAMS,
+    annotate_capacity,
+    capacity_grid,
+    measure_capacity,
+    validate_capacity,
+)
+from ._core import Param, RunContext, experiment
 
 FAMILIES = {
     "exponential": ("Demircigil et al. 2017: E = -sum exp(lam xi.s)", models.ExponentialMemory),
     "exponential_loss": (
         "arXiv 2509.06905 (read from its abstract): E = -sum exp(-lam |s - xi|^2 / 2)",
         models.ExponentialLossMemory,
+    ),
+}
+
+PARAMS = {
+    "family": Param(
+        ["exponential", "exponential_loss"], "memory families", choices=tuple(FAMILIES)
+    ),
+    "N": Param([8, 12, 16, 20, 24, 28, 32], "network sizes", ge=4),
+    "lam": Param(0.25, "inverse width lambda of the exponential energy", gt=0),
+    **CAPACITY_PARAMS,
+    "grid_span": Param(
+        [0.05, 6.0], "grid from span[0] to span[1] times the predicted capacity", gt=0
     ),
 }
 
@@ -104,13 +110,16 @@ def _figure(ds):
     return fig
 
 
-@experiment("exponential-capacity", defaults=DEFAULTS, summary=_summary, figure=_figure)
+@experiment(
+    "exponential-capacity",
+    params=PARAMS,
+    validate=validate_capacity,
+    summary=_summary,
+    figure=_figure,
+)
 def exponential_capacity(ctx: RunContext, cfg: dict):
     """Exponential (Demircigil) and arXiv 2509.06905 memories: log P_max linear in N."""
     fams = list(cfg["family"])
-    for fam in fams:
-        if fam not in FAMILIES:
-            raise ConfigError(f"unknown family {fam!r}; choose from {sorted(FAMILIES)}.")
     lam = float(cfg["lam"])
     recall = float(cfg["recall"])
     ns = [int(n) for n in cfg["N"]]
@@ -142,7 +151,8 @@ def exponential_capacity(ctx: RunContext, cfg: dict):
         },
         coords={"family": fams, "N": np.asarray(ns), "grid_index": np.arange(cfg["n_grid"])},
     )
-    ds["P_max"].attrs["long_name"] = "largest P with the recall fraction >= recall (log-interp.)"
+    annotate_capacity(ds)
+    ds["family"].attrs.update(long_name="memory family", units="1")
     ds.attrs["lam"] = lam
     ds.attrs["recall"] = float(cfg["recall"])
     return ds

@@ -23,15 +23,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .._errors import ConfigError
+from .. import io
 from ..exact import ising_critical_coupling
 from ..theory import curvature_invariants, ising_torus_fisher_geometry
-from ._core import RunContext, experiment
+from ._core import Param, RunContext, experiment
 
 D_R_PREDICTION = 10.0 / 9.0
 """$d_R = (d\\nu + 2\\eta)/(d\\nu + \\eta)$ at $d = 2$, $\\nu = 1$, $\\eta = 1/4$."""
 
-DEFAULTS = {"L": [3, 4, 5, 6, 7], "fit_sizes": 3, "batch_size": 8}
+PARAMS = {
+    "L": Param([3, 4, 5, 6, 7], "linear sizes of the critical L x L torus", ge=2, le=16),
+    "fit_sizes": Param(3, "largest sizes used in the log-log fit of |R|", ge=2),
+    "batch_size": Param(8, "transfer-matrix columns per batch of the Fisher geometry", ge=1),
+}
 
 
 def torus_curvature(L: int, batch_size: int = 8) -> dict:
@@ -125,18 +129,10 @@ def _figure(ds):
     return fig
 
 
-@experiment("fisher-curvature", defaults=DEFAULTS, summary=_summary, figure=_figure)
+@experiment("fisher-curvature", params=PARAMS, summary=_summary, figure=_figure)
 def fisher_curvature(ctx: RunContext, cfg: dict):
     """Exact Fisher scalar curvature of the critical 2D Ising torus vs L; d_R from log-log fit."""
     sizes = sorted({int(v) for v in cfg["L"]})
-    if not sizes or sizes[0] < 2 or sizes[-1] > 16:
-        raise ConfigError(f"L must be a list of sizes between 2 and 16, got {cfg['L']}.")
-    if int(cfg["fit_sizes"]) < 2:
-        raise ConfigError(
-            f"fit_sizes must be >= 2 (a slope needs two sizes), got {cfg['fit_sizes']}."
-        )
-    if int(cfg["batch_size"]) < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {cfg['batch_size']}.")
     ctx.set_total(len(sizes))
     rows = [
         ctx.task(f"L={L}", lambda L=L: torus_curvature(L, int(cfg["batch_size"]))) for L in sizes
@@ -160,9 +156,23 @@ def fisher_curvature(ctx: RunContext, cfg: dict):
             "reference": "Zhuravlev, arXiv:2603.07651 (2026)",
         },
     )
-    ds["scalar_curvature"].attrs["description"] = (
-        "scalar curvature of the Fisher metric on the 2L^2 bond couplings at K_c "
-        "(convention: Gaussian family R = -1)"
+    io.annotate(
+        ds,
+        L=("linear size of the torus", "1"),
+        scalar_curvature=(
+            "scalar curvature of the Fisher metric on the 2L^2 bond couplings at K_c "
+            "(convention: Gaussian family R = -1)",
+            "1",
+        ),
+        t_norm_sq=("squared norm of the third-cumulant tensor", "1"),
+        t_trace_norm_sq=("squared norm of the trace of the third-cumulant tensor", "1"),
+        log_z=("log partition function at K_c", "nat"),
+        bond_mean=("mean bond energy <s_i s_j>", "1"),
+        metric_eig_min=("smallest eigenvalue of the Fisher metric", "1"),
+        metric_eig_max=("largest eigenvalue of the Fisher metric", "1"),
+        metric_trace=("trace of the Fisher metric", "1"),
+        n_sites=("number of sites n = L^2", "1"),
+        n_params=("number of bond couplings 2 L^2", "1"),
+        d_eff=("log-log slope of |R| vs n between L and the previous L", "1"),
     )
-    ds["d_eff"].attrs["description"] = "log-log slope of |R| vs n between L and the previous L"
     return ds

@@ -6,15 +6,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .. import ensemble, models, theory
-from ._core import RunContext, experiment
+from .. import ensemble, io, models, theory
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "N": [500, 1000, 2000],
-    "alpha": [0.02, 0.05, 0.08, 0.1, 0.12, 0.13, 0.14, 0.15, 0.16, 0.18, 0.2, 0.23, 0.26],
-    "n_samples": 12,
-    "max_sweeps": 40,
-    "retrieved": 0.9,
+PARAMS = {
+    "N": Param([500, 1000, 2000], "network sizes", ge=2),
+    "alpha": Param(
+        [0.02, 0.05, 0.08, 0.1, 0.12, 0.13, 0.14, 0.15, 0.16, 0.18, 0.2, 0.23, 0.26],
+        "loads alpha = P / N",
+        gt=0,
+    ),
+    "n_samples": Param(12, "pattern sets per (N, alpha)", ge=1),
+    "max_sweeps": Param(40, "maximum zero-temperature asynchronous sweeps", ge=1),
+    "retrieved": Param(0.9, "final overlap above which a pattern counts as retrieved", gt=0, le=1),
 }
 
 METHOD = (
@@ -127,7 +131,7 @@ def _figure(ds):
     return fig
 
 
-@experiment("hopfield-capacity", defaults=DEFAULTS, summary=_summary, figure=_figure)
+@experiment("hopfield-capacity", params=PARAMS, summary=_summary, figure=_figure)
 def hopfield_capacity(ctx: RunContext, cfg: dict):
     """Hopfield final overlap vs load alpha = P/N for several N, beside the AGS RS curve."""
     ctx.set_total(len(cfg["N"]))
@@ -140,7 +144,14 @@ def hopfield_capacity(ctx: RunContext, cfg: dict):
         },
         coords={"N": np.asarray(cfg["N"]), "alpha": alphas, "sample": np.arange(cfg["n_samples"])},
     )
-    ds["overlap"].attrs["long_name"] = "overlap with the stored pattern after T=0 async dynamics"
+    io.annotate(
+        ds,
+        N=("number of neurons", "1"),
+        alpha=("load P / N", "1"),
+        sample=("sample index", "1"),
+        overlap=("overlap with the stored pattern after T=0 async dynamics", "1"),
+        overlap_theory=("AGS replica-symmetric retrieval overlap", "1"),
+    )
     ds.attrs["alpha_c_theory"] = theory.ags_alpha_c()
     ds.attrs["retrieved"] = float(cfg["retrieved"])
     return ds

@@ -14,15 +14,17 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .. import models, theory
-from ._core import RunContext, experiment
+from .. import io, models, theory
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "alpha": 0.5,
-    "d": [8, 14, 20, 24],
-    "h": [float(v) for v in np.round(np.geomspace(0.15, 2.5, 16), 4)],
-    "n_query": 400,
-    "chunk_size": 4096,
+PARAMS = {
+    "alpha": Param(0.5, "data-set size exponent: n = exp(alpha d) points", gt=0),
+    "d": Param([8, 14, 20, 24], "data dimensions", ge=1),
+    "h": Param(
+        [float(v) for v in np.round(np.geomspace(0.15, 2.5, 16), 4)], "kernel bandwidths", gt=0
+    ),
+    "n_query": Param(400, "query points x ~ N(0, I) per dimension", ge=2),
+    "chunk_size": Param(4096, "data points per chunk of the density evaluation", ge=1),
 }
 
 
@@ -45,7 +47,7 @@ def _measure(key, d: int, cfg: dict):
 
 
 @experiment(
-    "kde-regimes", defaults=DEFAULTS, summary=lambda ds: _summary(ds), figure=lambda ds: _figure(ds)
+    "kde-regimes", params=PARAMS, summary=lambda ds: _summary(ds), figure=lambda ds: _figure(ds)
 )
 def kde_regimes(ctx: RunContext, cfg: dict):
     """Kernel density estimation in high dimension: CLT, heavy-tailed and extreme-value regimes."""
@@ -85,8 +87,23 @@ def kde_regimes(ctx: RunContext, cfg: dict):
         },
         coords={"d": np.asarray(dims), "h": h, "query": np.arange(cfg["n_query"])},
     )
-    ds["log_rho"].attrs["description"] = "(1/d) log rho_h(x) at query points x ~ N(0, I)"
-    ds["log_ratio"].attrs["description"] = "(1/d) log [rho_h(x) / N(x; 0, (1 + h^2) I)]"
+    io.annotate(
+        ds,
+        d=("data dimension", "1"),
+        h=("kernel bandwidth", "1"),
+        query=("query point index", "1"),
+        log_rho=("(1/d) log rho_h(x) at query points x ~ N(0, I)", "nat"),
+        log_rho_mean=("mean over query points of (1/d) log rho_h(x)", "nat"),
+        log_ratio=("(1/d) log [rho_h(x) / N(x; 0, (1 + h^2) I)]", "nat"),
+        log_ratio_std=("standard deviation over query points of log_ratio", "nat"),
+        log_ratio_skewness=("skewness over query points of log_ratio", "1"),
+        participation_ratio=("mean participation ratio Y_2 = sum_i w_i^2", "1"),
+        max_weight=("mean largest kernel weight", "1"),
+        log_rho_theory=("random-energy-model (1/d) log rho_h", "nat"),
+        participation_theory=("random-energy-model E[Y_2]", "1"),
+        tail_index=("tail index mu of the kernel weights", "1"),
+        n=("number of data points", "1"),
+    )
     ds.attrs["alpha"] = float(alpha)
     ds.attrs["h_G"] = float(theory.h_glass(alpha)[0])
     ds.attrs["h_CLT"] = float(theory.h_clt(alpha)[0])

@@ -22,31 +22,42 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .. import models, sampling, theory
-from ._core import RunContext, experiment
+from .. import io, models, sampling, theory
+from .._errors import ConfigError
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
+PARAMS = {
     # the papers' model: kappa = 0, temperature scan at fixed antagonistic coupling
-    "prl_alpha": 1.0,
-    "prl_T": [0.4, 0.55, 0.7, 1.3, 1.6],
-    "prl_t_w": 10.0,
-    "prl_t_max": 30.0,
-    "prl_dt": 0.01,
-    "prl_N": 1024,  # finite-N phase drift of C below T_c is the largest error (0.25 at N = 512)
+    "prl_alpha": Param(1.0, "antagonistic coupling alpha of the kappa = 0 scan", ge=0),
+    "prl_T": Param([0.4, 0.55, 0.7, 1.3, 1.6], "temperatures of the kappa = 0 scan", gt=0),
+    "prl_t_w": Param(10.0, "waiting time t_w of the kappa = 0 scan", gt=0),
+    "prl_t_max": Param(30.0, "final time of the kappa = 0 scan", gt=0),
+    "prl_dt": Param(0.01, "Langevin time step of the kappa = 0 scan", gt=0),
+    # finite-N phase drift of C below T_c is the largest error (0.25 at N = 512)
+    "prl_N": Param(1024, "spins per system in the kappa = 0 scan", ge=2),
     # our reciprocal extension: alpha scan across the exceptional point at fixed T
-    "T": 0.3,
-    "kappa": 0.5,
-    "alpha": [0.5, 1.0, 1.25, 1.35, 1.5, 1.65, 2.0],
-    "t_w": 20.0,
-    "t_max": 40.0,
-    "dt": 0.02,
+    "T": Param(0.3, "temperature of the kappa > 0 alpha scan", gt=0),
+    "kappa": Param(0.5, "reciprocal part kappa of the inter-system coupling", ge=0),
+    "alpha": Param(
+        [0.5, 1.0, 1.25, 1.35, 1.5, 1.65, 2.0], "antagonistic couplings of the alpha scan", ge=0
+    ),
+    "t_w": Param(20.0, "waiting time of the alpha scan", gt=0),
+    "t_max": Param(40.0, "final time of the alpha scan", gt=0),
+    "dt": Param(0.02, "Langevin time step of the alpha scan", gt=0),
     # shared
-    "N": 512,
-    "n_samples": 2,
-    "dmft_dt": 0.1,
-    "theory_dt": 0.05,
-    "n_lambda": 400,
+    "N": Param(512, "spins per system in the alpha scan", ge=2),
+    "n_samples": Param(2, "disorder samples per point (>= 2 for error bars)", ge=2),
+    "dmft_dt": Param(0.1, "time step of the two-time DMFT integrator", gt=0),
+    "theory_dt": Param(0.05, "time step of the exact p = 2 eigenmode solution", gt=0),
+    "n_lambda": Param(400, "quadrature points over the semicircle in the exact solution", ge=10),
 }
+
+
+def _validate(cfg: dict) -> None:
+    for tw, tmax in (("prl_t_w", "prl_t_max"), ("t_w", "t_max")):
+        if not cfg[tw] < cfg[tmax]:
+            raise ConfigError(f"{tw} must be smaller than {tmax}, got {cfg[tw]} >= {cfg[tmax]}.")
+
 
 # C_SK(2 t_w, t_w) / q_EA in the asymptotic aging regime: [2 sqrt(2) / 3]^{3/2}
 _AGING_FACTOR = float((2.0 * np.sqrt(2.0) / 3.0) ** 1.5)
@@ -158,7 +169,8 @@ def _tc_bracket(T, amp, threshold):
 
 @experiment(
     "nonreciprocal-spin-glass",
-    defaults=DEFAULTS,
+    params=PARAMS,
+    validate=_validate,
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
 )
@@ -244,7 +256,7 @@ def nonreciprocal_spin_glass(ctx: RunContext, cfg: dict):
     D_dmft = theory.exceptional_discriminant(z_dmft[:, 0], z_dmft[:, 1], alphas, kappa)
 
     ab = ("a", "b")
-    return xr.Dataset(
+    ds = xr.Dataset(
         {
             # the papers' model (kappa = 0)
             "correlation_prl": (("T_prl", "tau_prl", *ab), c0),
@@ -294,6 +306,35 @@ def nonreciprocal_spin_glass(ctx: RunContext, cfg: dict):
             "N": n,
         },
     )
+    c = "two-time correlation C_ab(t_w + tau, t_w)"
+    io.annotate(
+        ds,
+        T_prl=("temperature (kappa = 0 scan)", "1"),
+        tau_prl=("time difference tau = t - t_w (kappa = 0 scan)", "1"),
+        alpha=("antagonistic coupling alpha", "1"),
+        tau=("time difference tau = t - t_w", "1"),
+        a=("system index a", "1"),
+        b=("system index b", "1"),
+        correlation_prl=(f"{c}, simulation, kappa = 0", "1"),
+        correlation_prl_error=(f"standard error of the simulated {c}, kappa = 0", "1"),
+        correlation_prl_dmft=(f"{c}, DMFT, kappa = 0", "1"),
+        amplitude_prl=("normalised amplitude of the persistent oscillation, simulation", "1"),
+        amplitude_prl_dmft=("normalised amplitude of the persistent oscillation, DMFT", "1"),
+        frequency_prl=("phase velocity of C_11 + i C_12, simulation", "1/time"),
+        correlation=(f"{c}, simulation", "1"),
+        correlation_error=(f"standard error of the simulated {c}", "1"),
+        correlation_theory=(f"{c}, exact p = 2 eigenmode solution", "1"),
+        correlation_dmft=(f"{c}, DMFT", "1"),
+        lagrange=("late-time Lagrange multiplier z_a, simulation", "1"),
+        lagrange_theory=("late-time Lagrange multiplier z_a, exact solution", "1"),
+        lagrange_dmft=("late-time Lagrange multiplier z_a, DMFT", "1"),
+        discriminant=("discriminant D of the one-mode generator, simulation", "1"),
+        discriminant_theory=("discriminant D of the one-mode generator, exact solution", "1"),
+        discriminant_dmft=("discriminant D of the one-mode generator, DMFT", "1"),
+        frequency=("oscillation frequency sqrt(-D), simulation", "1/time"),
+        frequency_theory=("oscillation frequency sqrt(-D), exact solution", "1/time"),
+    )
+    return ds
 
 
 def _summary(ds) -> dict:

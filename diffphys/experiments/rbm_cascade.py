@@ -45,25 +45,26 @@ import xarray as xr
 
 from .. import data as datasets
 from .._loop import log_times
+from ..io import annotate
 from ..models import RBM
 from ..training import TrainState, ais, ais_reverse, init_chains, pcd, train
-from ._core import RunContext, experiment
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "dims": [25, 50, 100, 200],
-    "n_samples": 2000,
-    "m": 0.5,
-    "digits": True,
-    "n_hidden": 12,
-    "n_steps": 2000,
-    "n_times": 40,
-    "learning_rate": 10.0,
-    "batch_size": 200,
-    "n_chains": 300,
-    "k": 5,
-    "n_seeds": 2,
-    "n_segments": 2,
-    "ais_betas": 2000,
+PARAMS = {
+    "dims": Param([25, 50, 100, 200], "visible dimensions N of the two-cluster data sets", ge=2),
+    "n_samples": Param(2000, "training samples per synthetic data set", ge=2),
+    "m": Param(0.5, "cluster magnetisation of the two-cluster data", gt=0, le=1),
+    "digits": Param(True, "also train on scikit-learn's binarised 8x8 digits"),
+    "n_hidden": Param(12, "hidden units (<= 20: exact log-likelihood)", ge=1, le=20),
+    "n_steps": Param(2000, "PCD training steps", ge=2),
+    "n_times": Param(40, "log-spaced recording times", ge=1),
+    "learning_rate": Param(10.0, "SGD learning rate times N", gt=0),
+    "batch_size": Param(200, "minibatch size", ge=1),
+    "n_chains": Param(300, "persistent chains", ge=2),
+    "k": Param(5, "Gibbs sweeps per PCD step", ge=1),
+    "n_seeds": Param(2, "training seeds per data set (vmapped)", ge=1),
+    "n_segments": Param(2, "checkpointed training pieces", ge=1),
+    "ais_betas": Param(2000, "intermediate distributions of AIS", ge=2),
 }
 
 
@@ -281,7 +282,7 @@ def _figure(ds: xr.Dataset):
     return fig
 
 
-@experiment("rbm-cascade", defaults=DEFAULTS, summary=_summary, figure=_figure)
+@experiment("rbm-cascade", params=PARAMS, summary=_summary, figure=_figure)
 def rbm_cascade(ctx: RunContext, cfg: dict) -> xr.Dataset:
     """RBM learning cascade: singular values of W along PCD training, N-scaling, digits."""
     sets = []
@@ -341,7 +342,6 @@ def rbm_cascade(ctx: RunContext, cfg: dict) -> xr.Dataset:
             "seed": np.arange(cfg["n_seeds"]),
         },
     )
-    ds["singular_values_all"].attrs["long_name"] = "singular values of W, descending"
     # the issue's contract: `singular_values` with dims (time, k), for one headline run
     headline = "digits" if cfg["digits"] else ds.dataset.values[-1]
     ds["singular_values"] = ds.singular_values_all.sel(dataset=headline, seed=0, drop=True)
@@ -350,5 +350,22 @@ def rbm_cascade(ctx: RunContext, cfg: dict) -> xr.Dataset:
         "data set and seed is in singular_values_all"
     )
     ds.attrs["headline_run"] = f"{headline}, seed 0"
-    ds["susceptibility"].attrs["long_name"] = "N (<p^2> - <|p|>^2), p = u_1.(2v-1)/sqrt(N)"
+    annotate(
+        ds,
+        dataset=("training data set", "1"),
+        kind=("kind of data set", "1"),
+        n_visible=("number of visible units N", "1"),
+        time=("PCD training step", "1"),
+        k=("rank of the singular value", "1"),
+        seed=("training seed", "1"),
+        singular_values=(ds["singular_values"].attrs["long_name"], "1"),
+        singular_values_all=("singular values of W, descending", "1"),
+        log_likelihood=("exact log-likelihood per sample", "nat"),
+        magnetisation=("<|p|>, p = u_1.(2v-1)/sqrt(N) over the persistent chains", "1"),
+        susceptibility=("N (<p^2> - <|p|>^2), p = u_1.(2v-1)/sqrt(N)", "1"),
+        log_z_exact=("exact log partition function of the trained RBM", "nat"),
+        log_z_ais=("forward AIS estimate of log Z", "nat"),
+        log_z_ais_reverse=("reverse AIS estimate of log Z", "nat"),
+        samples=("samples of the trained RBM (zero-padded to the largest N)", "1"),
+    )
     return ds

@@ -23,20 +23,20 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .. import ensemble, models, sampling, theory
+from .. import ensemble, io, models, sampling, theory
 from .._errors import ConfigError
-from ._core import RunContext, experiment
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "N": [32, 64, 128, 256, 512],
-    "n_disorder": [48, 32, 16, 8, 4],
-    "n_sweeps": [300, 600, 1000, 1500, 2000],
-    "T_min": 0.2,
-    "T_max": 1.3,
-    "n_T": [8, 10, 12, 16, 20],
-    "kind": "gaussian",
-    "chunk_size": 16,
-    "fit_N_max": 512,
+PARAMS = {
+    "N": Param([32, 64, 128, 256, 512], "numbers of spins", ge=4),
+    "n_disorder": Param([48, 32, 16, 8, 4], "disorder samples, one per N", ge=2),
+    "n_sweeps": Param([300, 600, 1000, 1500, 2000], "PT sweeps, one per N", ge=1),
+    "T_min": Param(0.2, "lowest temperature of the PT ladder", gt=0),
+    "T_max": Param(1.3, "highest temperature of the PT ladder", gt=0),
+    "n_T": Param([8, 10, 12, 16, 20], "PT rungs, one per N", ge=2),
+    "kind": Param("gaussian", "coupling distribution", choices=("gaussian", "bimodal")),
+    "chunk_size": Param(16, "disorder samples per vmapped chunk", ge=1),
+    "fit_N_max": Param(512, "largest N used in the finite-size fit", ge=4),
 }
 
 _QUENCH_BETA = 1e3  # exp(-beta dE) underflows for every dE > 0.1: a zero-temperature sweep
@@ -76,27 +76,21 @@ def _check(cfg: dict) -> None:
             raise ConfigError(
                 f"{name} needs one entry per N ({n} values for N={cfg['N']}), got {cfg[name]}."
             )
-    if any(int(s) < 2 for s in cfg["n_disorder"]):
-        raise ConfigError("every n_disorder must be >= 2 (a standard error needs two samples).")
-    if any(int(s) < 1 for s in cfg["n_sweeps"]) or any(int(r) < 2 for r in cfg["n_T"]):
-        raise ConfigError("n_sweeps must be >= 1 and n_T >= 2 for every N.")
-    if not 0 < cfg["T_min"] < cfg["T_max"]:
-        raise ConfigError(f"need 0 < T_min < T_max, got {cfg['T_min']}, {cfg['T_max']}.")
-    if cfg["kind"] not in ("gaussian", "bimodal"):
-        raise ConfigError(f"kind must be 'gaussian' or 'bimodal', got {cfg['kind']!r}.")
+    if not cfg["T_min"] < cfg["T_max"]:
+        raise ConfigError(f"need T_min < T_max, got {cfg['T_min']}, {cfg['T_max']}.")
     if sum(int(N) <= cfg["fit_N_max"] for N in cfg["N"]) < 2:
         raise ConfigError("the fit needs at least two sizes N <= fit_N_max.")
 
 
 @experiment(
     "sk-ground-state",
-    defaults=DEFAULTS,
+    params=PARAMS,
+    validate=_check,
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
 )
 def sk_ground_state(ctx: RunContext, cfg: dict) -> xr.Dataset:
     """SK ground-state energy per spin vs N by parallel tempering; e_N = e_inf + a N^(-2/3) fit."""
-    _check(cfg)
     ctx.set_total(len(cfg["N"]))
     e_mean, e_err, agree, swap_min, S_all, e_samples = [], [], [], [], [], []
     for N, S, n_sweeps, n_T in zip(cfg["N"], cfg["n_disorder"], cfg["n_sweeps"], cfg["n_T"]):
@@ -142,9 +136,17 @@ def sk_ground_state(ctx: RunContext, cfg: dict) -> xr.Dataset:
         },
         coords={"N": Ns, "disorder": np.arange(S_max)},
     )
-    ds["energy_per_spin"].attrs["long_name"] = "mean ground-state energy per spin e_N"
-    ds["energy_samples"].attrs["long_name"] = "best energy per spin of each sample (NaN: none)"
-    ds["found_twice"].attrs["long_name"] = "fraction of samples where both PT runs agree"
+    io.annotate(
+        ds,
+        N=("number of spins", "1"),
+        disorder=("disorder sample index", "1"),
+        energy_per_spin=("mean ground-state energy per spin e_N", "J"),
+        energy_samples=("best energy per spin of each sample (NaN: none)", "J"),
+        found_twice=("fraction of samples where both PT runs agree", "1"),
+        min_swap_rate=("smallest PT swap acceptance rate over the ladder", "1"),
+        n_disorder=("number of disorder samples", "1"),
+        energy_fit=("fitted e_inf + a N^(-2/3)", "J"),
+    )
     ds.attrs.update(
         {f"fit_{k}": v for k, v in fit.items()},
         e_parisi=theory.SK_GROUND_STATE_ENERGY,

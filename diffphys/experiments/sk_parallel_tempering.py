@@ -28,23 +28,23 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .. import ensemble, models, observables, sampling, theory
+from .. import ensemble, io, models, observables, sampling, theory
 from .._errors import ConfigError
-from ._core import RunContext, experiment
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "N": [32, 64, 128],
-    "T_min": 0.4,
-    "T_max": 1.6,
-    "n_T": 12,
-    "n_disorder": 32,
-    "n_equil": 1500,
-    "n_measure": 1500,
-    "measure_every": 2,
-    "kind": "gaussian",
-    "disorder_per_task": 32,
-    "chunk_size": 8,
-    "n_q_bins": 33,
+PARAMS = {
+    "N": Param([32, 64, 128], "numbers of spins", ge=4),
+    "T_min": Param(0.4, "lowest temperature of the geometric PT ladder", gt=0),
+    "T_max": Param(1.6, "highest temperature of the PT ladder", gt=0),
+    "n_T": Param(12, "PT rungs", ge=2),
+    "n_disorder": Param(32, "disorder samples per N (>= 4 for jackknife errors)", ge=4),
+    "n_equil": Param(1500, "equilibration sweeps", ge=1),
+    "n_measure": Param(1500, "measuring sweeps", ge=1),
+    "measure_every": Param(2, "sweeps between measurements", ge=1),
+    "kind": Param("gaussian", "coupling distribution", choices=("gaussian", "bimodal")),
+    "disorder_per_task": Param(32, "disorder samples per checkpointed task", ge=1),
+    "chunk_size": Param(8, "disorder samples per vmapped chunk", ge=1),
+    "n_q_bins": Param(33, "bins of the overlap histogram P(q)", ge=3),
 }
 
 
@@ -132,28 +132,21 @@ def _size(ctx: RunContext, N: int, T: np.ndarray, cfg: dict) -> dict:
 
 
 def _check(cfg: dict) -> None:
-    if cfg["kind"] not in ("gaussian", "bimodal"):
-        raise ConfigError(f"kind must be 'gaussian' or 'bimodal', got {cfg['kind']!r}.")
-    for name in ("n_disorder", "n_equil", "n_measure", "measure_every", "disorder_per_task"):
-        if cfg[name] < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {cfg[name]}.")
-    if cfg["n_disorder"] < 4:
-        raise ConfigError("n_disorder must be >= 4 for jackknife errors over disorder.")
     if cfg["n_measure"] // cfg["measure_every"] < 2:
         raise ConfigError("n_measure / measure_every must give at least 2 measurements.")
-    if any(int(N) < 4 for N in cfg["N"]):
-        raise ConfigError(f"every N must be >= 4, got {cfg['N']}.")
+    if not cfg["T_min"] < cfg["T_max"]:
+        raise ConfigError(f"need T_min < T_max, got {cfg['T_min']}, {cfg['T_max']}.")
 
 
 @experiment(
     "sk-parallel-tempering",
-    defaults=DEFAULTS,
+    params=PARAMS,
+    validate=_check,
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
 )
 def sk_parallel_tempering(ctx: RunContext, cfg: dict) -> xr.Dataset:
     """SK spin glass by parallel tempering: energy, P(q) and overlap Binder g vs T for several N."""
-    _check(cfg)
     T = temperatures(cfg)
     nb = cfg["n_q_bins"]
     q_edges = np.linspace(-1 - 1 / (nb - 1), 1 + 1 / (nb - 1), nb + 1)
@@ -200,15 +193,24 @@ def sk_parallel_tempering(ctx: RunContext, cfg: dict) -> xr.Dataset:
         coords={"N": np.asarray(cfg["N"]), "T": T, "q": q_centres, "pair": np.arange(T.size - 1)},
     )
     ds["energy_rs"] = (("T",), np.asarray(theory.sk_rs_energy(T)))
-    ds["energy_per_spin"].attrs["long_name"] = "disorder-averaged energy per spin [<E>]/N"
-    ds["binder_q"].attrs["long_name"] = "overlap Binder ratio (3 - [<q^4>]/[<q^2>]^2)/2"
-    ds["p_q"].attrs["long_name"] = "disorder-averaged overlap distribution P(q) (density)"
-    ds["energy_from_q2"].attrs["long_name"] = (
-        "-(beta/2)(1 - [<q^2>]): equals [<E>]/N in equilibrium (Gaussian J, h = 0)"
+    io.annotate(
+        ds,
+        N=("number of spins", "1"),
+        T=("temperature", "J/k_B"),
+        q=("overlap q (bin centre)", "1"),
+        pair=("PT rung pair (pair, pair + 1)", "1"),
+        energy_per_spin=("disorder-averaged energy per spin [<E>]/N", "J"),
+        binder_q=("overlap Binder ratio (3 - [<q^4>]/[<q^2>]^2)/2", "1"),
+        q2=("disorder-averaged [<q^2>]", "1"),
+        p_q=("disorder-averaged overlap distribution P(q) (density)", "1"),
+        energy_from_q2=(
+            "-(beta/2)(1 - [<q^2>]): equals [<E>]/N in equilibrium (Gaussian J, h = 0)",
+            "J",
+        ),
+        energy_from_q2_err=("standard error of energy - energy_from_q2", "J"),
+        energy_rs=("replica-symmetric energy (exact for T >= 1)", "J"),
+        swap_rate=("PT swap acceptance between rungs pair, pair + 1", "1"),
     )
-    ds["energy_from_q2_err"].attrs["long_name"] = "standard error of energy - energy_from_q2"
-    ds["energy_rs"].attrs["long_name"] = "replica-symmetric energy (exact for T >= 1)"
-    ds["swap_rate"].attrs["long_name"] = "PT swap acceptance between rungs pair, pair + 1"
     ds.attrs["T_c"] = 1.0
     return ds
 

@@ -5,24 +5,24 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .. import models, theory
+from .. import io, models, theory
 from .._errors import ConfigError
-from ._core import RunContext, experiment
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "p": [2, 3],
-    "T_p2": 0.5,
-    "T_p3": 0.5,
-    "N_p2": 2000,
-    "N_p3": 256,
-    "n_samples_p2": 4,
-    "n_samples_p3": 2,
-    "t_max_p2": 200.0,
-    "t_max_p3": 60.0,
-    "t_w": [2.0, 8.0, 32.0],
-    "n_times": 40,
-    "dt": 0.05,
-    "dmft_n_p3": 128,
+PARAMS = {
+    "p": Param([2, 3], "interaction orders (2: spherical SK, 3: spherical 3-spin)", choices=(2, 3)),
+    "T_p2": Param(0.5, "temperature after the quench, p = 2", gt=0),
+    "T_p3": Param(0.5, "temperature after the quench, p = 3", gt=0),
+    "N_p2": Param(2000, "spins, p = 2", ge=2),
+    "N_p3": Param(256, "spins, p = 3", ge=3),
+    "n_samples_p2": Param(4, "disorder samples, p = 2 (>= 2 for error bars)", ge=2),
+    "n_samples_p3": Param(2, "disorder samples, p = 3 (>= 2 for error bars)", ge=2),
+    "t_max_p2": Param(200.0, "final time, p = 2", gt=0),
+    "t_max_p3": Param(60.0, "final time, p = 3", gt=0),
+    "t_w": Param([2.0, 8.0, 32.0], "waiting times t_w of C(t, t_w)", gt=0),
+    "n_times": Param(40, "log-spaced recording times", ge=2),
+    "dt": Param(0.05, "Langevin time step", gt=0),
+    "dmft_n_p3": Param(128, "window size of the decimated-grid DMFT (reach ~ 80 n)", ge=8),
 }
 
 
@@ -43,7 +43,7 @@ def simulate(key, p: int, n: int, T: float, dt: float, steps: np.ndarray, n_samp
 
 @experiment(
     "spherical-aging",
-    defaults=DEFAULTS,
+    params=PARAMS,
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
 )
@@ -87,7 +87,7 @@ def spherical_aging(ctx: RunContext, cfg: dict):
         energy_err[ip, keep] = out["energy"].std(0, ddof=1) / np.sqrt(n_s)
         energy_th[ip, keep] = th["energy"]
     coords = {"p": ps, "t_w": t_w, "t": t_all}
-    return xr.Dataset(
+    ds = xr.Dataset(
         {
             "correlation": (("p", "t_w", "t"), corr),
             "correlation_error": (("p", "t_w", "t"), corr_err),
@@ -105,6 +105,21 @@ def spherical_aging(ctx: RunContext, cfg: dict):
             "Cugliandolo-Kurchan DMFT for p = 3."
         },
     )
+    io.annotate(
+        ds,
+        p=("interaction order p", "1"),
+        t_w=("waiting time", "1"),
+        t=("time since the quench", "1"),
+        correlation=("two-time correlation C(t, t_w), simulation", "1"),
+        correlation_error=("standard error of the simulated C(t, t_w)", "1"),
+        correlation_theory=("C(t, t_w), DMFT (exact for p = 2)", "1"),
+        energy=("energy per spin, simulation", "J"),
+        energy_error=("standard error of the simulated energy per spin", "J"),
+        energy_theory=("energy per spin, DMFT", "J"),
+        temperature=("temperature after the quench", "J/k_B"),
+        n_spins=("number of spins", "1"),
+    )
+    return ds
 
 
 def _theory_on_grid(p, T, t_max, dmft_n, t, t_w):

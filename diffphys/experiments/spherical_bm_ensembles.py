@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from ..io import annotate
 from ..models._spherical_bm import (
     SphericalBM,
     eigh_sequential,
@@ -43,21 +44,21 @@ from ..models._spherical_bm import (
     second_moment,
 )
 from ..theory._spherical_bm import sbm_teacher_student
-from ._core import RunContext, experiment
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "N": 64,
-    "omega": 2.0,
-    "M": [1, 2, 3, 4, 6, 8, 12, 16],
-    "n_test": 2000,
-    "gamma": 3.0,
-    "eta": 4.0,
-    "n_models": 32,
-    "n_langevin": 200,
-    "dt": 0.05,
-    "map_steps": 1500,
-    "map_lr": 0.05,
-    "n_seeds": 3,
+PARAMS = {
+    "N": Param(64, "visible dimension", ge=2),
+    "omega": Param(2.0, "teacher strength omega of W* = omega u u^T (> 1: condensed)", gt=0),
+    "M": Param([1, 2, 3, 4, 6, 8, 12, 16], "numbers of training samples K", ge=1),
+    "n_test": Param(2000, "test samples for the log-likelihood", ge=1),
+    "gamma": Param(3.0, "L2 strength gamma of the loss", gt=0),
+    "eta": Param(4.0, "inverse temperature eta of the tempered posterior", gt=0),
+    "n_models": Param(32, "posterior samples S in the ensemble", ge=1),
+    "n_langevin": Param(200, "Langevin steps per posterior chain", ge=1),
+    "dt": Param(0.05, "Langevin time step", gt=0),
+    "map_steps": Param(1500, "optax steps of the MAP fit", ge=1),
+    "map_lr": Param(0.05, "learning rate of the MAP fit", gt=0),
+    "n_seeds": Param(3, "independent teachers and data sets", ge=1),
 }
 
 ESTIMATORS = ["teacher", "map", "ensemble", "single_posterior_sample"]
@@ -206,7 +207,7 @@ def _figure(ds: xr.Dataset):
     return fig
 
 
-@experiment("spherical-bm-ensembles", defaults=DEFAULTS, summary=_summary, figure=_figure)
+@experiment("spherical-bm-ensembles", params=PARAMS, summary=_summary, figure=_figure)
 def spherical_bm_ensembles(ctx: RunContext, cfg: dict) -> xr.Dataset:
     """Spherical BM: test log-likelihood of posterior ensembles vs MAP against data size, with
     the large-N theory."""
@@ -242,10 +243,17 @@ def spherical_bm_ensembles(ctx: RunContext, cfg: dict) -> xr.Dataset:
     )
     for k in ("N", "omega", "gamma", "eta"):
         ds.attrs[k] = cfg[k]
-    ds.test_log_likelihood.attrs["long_name"] = (
-        "mean test log-likelihood per dimension (exact log Z)"
-    )
-    ds.test_log_likelihood_theory.attrs["long_name"] = (
-        "large-N fixed-K prediction (diffphys.theory.sbm_teacher_student); nan where none"
+    annotate(
+        ds,
+        seed=("teacher and data-set seed", "1"),
+        estimator=("estimator", "1"),
+        M=("number of training samples K", "1"),
+        test_log_likelihood=("mean test log-likelihood per dimension (exact log Z)", "nat"),
+        test_log_likelihood_theory=(
+            "large-N fixed-K prediction (diffphys.theory.sbm_teacher_student); nan where none",
+            "nat",
+        ),
+        map_condensed_theory=("whether the MAP couplings are condensed (theory)", "1"),
+        map_overlap=("overlap of the MAP top eigenvector with the teacher direction", "1"),
     )
     return ds

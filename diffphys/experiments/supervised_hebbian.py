@@ -6,21 +6,23 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .. import ensemble, models
-from ._core import RunContext, experiment
+from .. import ensemble, io, models
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "N": 400,
-    "K": 5,
-    "p": 3,
-    "quality": [0.1, 0.2, 0.3, 0.5],
-    "M": [1, 3, 5, 9, 15, 25, 41, 71, 121, 201],
-    "n_samples": 8,
-    "digits_p": [2, 3, 4],
-    "digits_M": [1, 2, 5, 10, 20, 40, 80],
-    "digits_splits": 4,
-    "digits_test_fraction": 0.4,
-    "max_sweeps": 50,
+PARAMS = {
+    "N": Param(400, "neurons", ge=2),
+    "K": Param(5, "archetypes (classes)", ge=1),
+    "p": Param(3, "interaction order of the dense Hebbian network", ge=2),
+    "quality": Param(
+        [0.1, 0.2, 0.3, 0.5], "example qualities r (overlap with the archetype)", gt=0, le=1
+    ),
+    "M": Param([1, 3, 5, 9, 15, 25, 41, 71, 121, 201], "examples per archetype", ge=1),
+    "n_samples": Param(8, "independent data sets per point", ge=1),
+    "digits_p": Param([2, 3, 4], "interaction orders for the digits classifier", ge=2),
+    "digits_M": Param([1, 2, 5, 10, 20, 40, 80], "training digits per class", ge=1),
+    "digits_splits": Param(4, "random train/test splits of the digits", ge=1),
+    "digits_test_fraction": Param(0.4, "fraction of the digits held out", gt=0, le=0.9),
+    "max_sweeps": Param(50, "maximum zero-temperature asynchronous sweeps", ge=1),
 }
 
 
@@ -162,7 +164,7 @@ def _figure(ds):
     return fig
 
 
-@experiment("supervised-hebbian", defaults=DEFAULTS, summary=_summary, figure=_figure)
+@experiment("supervised-hebbian", params=PARAMS, summary=_summary, figure=_figure)
 def supervised_hebbian(ctx: RunContext, cfg: dict):
     """Supervised dense Hebbian learning: archetype retrieval and digit classification vs M, r."""
     rs = [float(r) for r in cfg["quality"]]
@@ -190,7 +192,18 @@ def supervised_hebbian(ctx: RunContext, cfg: dict):
             "split": np.arange(cfg["digits_splits"]),
         },
     )
-    ds["overlap"].attrs["long_name"] = "overlap of the final state with the archetype"
-    ds["overlap_theory"].attrs["long_name"] = "sign(class mean) vs archetype, exact majority vote"
+    io.annotate(
+        ds,
+        quality=("example quality r", "1"),
+        M=("examples per archetype", "1"),
+        sample=("data-set index", "1"),
+        digits_p=("interaction order of the digits classifier", "1"),
+        digits_M=("training digits per class", "1"),
+        split=("train/test split index", "1"),
+        overlap=("overlap of the final state with the archetype", "1"),
+        overlap_theory=("sign(class mean) vs archetype, exact majority vote", "1"),
+        accuracy=("test accuracy of the dense Hebbian classifier", "1"),
+        accuracy_nearest_mean=("test accuracy of the nearest-class-mean classifier", "1"),
+    )
     ds.attrs.update(N=int(cfg["N"]), K=int(cfg["K"]), p=int(cfg["p"]))
     return ds
