@@ -41,7 +41,7 @@ DEFAULTS = {
     "n_segments": 3,
     "threshold": 0.1,
     "learning_rate_scale": 1.0,
-    "fit_alpha_min": 0.5,
+    "fit_alpha_min": 0.0,
     "linearised_alpha": 1.0,
 }
 
@@ -252,6 +252,7 @@ def grokking(ctx: RunContext, cfg: dict) -> xr.Dataset:
     L0_train = float(np.mean(np.asarray(task.y_train, np.float64) ** 2))
     L0_test = float(np.mean(np.asarray(task.y_test, np.float64) ** 2))
     bad = ~np.isfinite(train) | ~np.isfinite(test) | (train > _DIVERGED * L0_train)
+    bad = np.logical_or.accumulate(bad, axis=-1)  # everything after a divergence is NaN
     diverged = bad.any(axis=-1)
     train = np.where(bad, np.nan, train)
     test = np.where(bad, np.nan, test)
@@ -259,6 +260,7 @@ def grokking(ctx: RunContext, cfg: dict) -> xr.Dataset:
     lin_train = np.asarray(rec_lin["train"], np.float64)
     lin_test = np.asarray(rec_lin["test"], np.float64)
     bad_lin = ~np.isfinite(lin_train) | (lin_train > _DIVERGED * L0_train)
+    bad_lin = np.logical_or.accumulate(bad_lin, axis=-1)
     lin_diverged = bad_lin.any(axis=-1)
     lin_train = np.where(bad_lin, np.nan, lin_train)
     lin_test = np.where(bad_lin, np.nan, lin_test)

@@ -310,16 +310,21 @@ def linearised_gd(K_train, y, *, learning_rate, t, K_test_train=None):
     $f_t(x) - f_0(x) = K(x, X)K^{-1}(y + r_t)$ (derived; standard NTK theory).
 
     **Arguments:** `K_train` (P, P) NTK Gram matrix; `y` (P,); `learning_rate` $\eta$;
-    `t` step counts (any shape); `K_test_train` (Pt, P) to predict test inputs.
+    `t` integer step counts (any shape); `K_test_train` (Pt, P) to predict test inputs.
 
     **Returns:** `(f_train, f_test)`, the centred predictions at every `t` (`f_test` is
     `None` without `K_test_train`); leading axes those of `t`.
     """
     P = y.shape[0]
     lam, V = jnp.linalg.eigh(K_train)
+    lam = jnp.maximum(lam, 0.0)  # round-off below zero on the kernel's null space
     c = V.T @ y
     t = jnp.asarray(t, y.dtype)
-    decay = (1.0 - 2.0 * learning_rate * lam / P) ** t[..., None]  # (*t, P)
+    base = 1.0 - 2.0 * learning_rate * lam / P
+    tt = t[..., None]
+    # integer step counts: a negative base (an oscillating, possibly diverging mode) is fine
+    sign = jnp.where((base < 0) & (jnp.mod(tt, 2.0) == 1.0), -1.0, 1.0)
+    decay = sign * jnp.abs(base) ** tt  # (*t, P)
     f_train = (c * (1.0 - decay)) @ V.T
     f_test = None
     if K_test_train is not None:
