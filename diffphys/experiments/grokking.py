@@ -67,9 +67,7 @@ def _check(cfg: dict) -> None:
 
 
 def _segment_bounds(n_steps: int, n_segments: int) -> np.ndarray:
-    """Checkpoint boundaries, geometric like the record times (each segment costs the same
-    order of wall time only if it holds a similar number of steps; here log-spaced records
-    make late segments the long ones, so plain linear bounds are used)."""
+    """Checkpoint boundaries: equal numbers of steps (equal wall time per segment)."""
     return np.linspace(0, n_steps, n_segments + 1).astype(np.int64)
 
 
