@@ -366,6 +366,8 @@ def _summary(ds: xr.Dataset) -> dict:
         "alpha": lst(ds["alpha"].values),
         "delay_exponent_alpha": lst(ds["delay_exponent_alpha"].values),
         "delay_exponent_alpha_err": lst(ds["delay_exponent_alpha_err"].values),
+        "delay_exponent_eps": lst(ds["delay_exponent_eps"].values),
+        "delay_exponent_eps_err": lst(ds["delay_exponent_eps_err"].values),
         "n_grokked": int(ds["grokked"].sum()),
         "n_diverged": int(ds["diverged"].sum()),
         "kernel_regression_test_loss_over_initial": lst(
