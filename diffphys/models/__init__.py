@@ -71,8 +71,30 @@ from ._spherical import (
     spherical_quench,
 )
 from ._spherical_bm import SphericalBM
+from ._two_layer import (
+    GrokkingTask,
+    Linearised,
+    QuadraticTeacher,
+    TwoLayer,
+    centred_loss,
+    kernel_regression,
+    linearised_gd,
+    ntk_alignment,
+    ntk_gram,
+    ntk_infinite_width,
+)
 
 __all__ = [
+    "ntk_infinite_width",
+    "ntk_gram",
+    "ntk_alignment",
+    "linearised_gd",
+    "kernel_regression",
+    "centred_loss",
+    "TwoLayer",
+    "QuadraticTeacher",
+    "Linearised",
+    "GrokkingTask",
     "MAX_COUPLINGS",
     "RBM",
     "SK",
