@@ -39,6 +39,7 @@ __all__ = [
     "mp_edges",
     "mp_fit_variance",
     "spectra_of",
+    "weightwatcher_alpha",
 ]
 
 
@@ -57,7 +58,9 @@ def _check_matrix(W) -> np.ndarray | None:
         a = np.asarray(W)
     except Exception:  # a tracer: shape only
         if W.ndim < 2:
-            raise ShapeError(f"a weight matrix needs >= 2 dims (..., N, M), got shape {W.shape}.")
+            raise ShapeError(
+                f"a weight matrix needs >= 2 dims (..., N, M), got shape {W.shape}."
+            ) from None
         return None
     if a.ndim < 2:
         raise ShapeError(f"a weight matrix needs >= 2 dims (..., N, M), got shape {a.shape}.")
@@ -223,8 +226,10 @@ def mp_cdf(x, q, sigma2=1.0):
     k = jnp.sqrt(lo / hi)
 
     def G(t):
-        return -jnp.sin(t) / r + m * t / r**2 - 2 * g / r**2 * jnp.arctan2(
-            k * jnp.sin(t / 2), jnp.cos(t / 2)
+        return (
+            -jnp.sin(t) / r
+            + m * t / r**2
+            - 2 * g / r**2 * jnp.arctan2(k * jnp.sin(t / 2), jnp.cos(t / 2))
         )
 
     theta = jnp.arccos(jnp.clip((x - m) / r, -1.0, 1.0))
@@ -300,3 +305,27 @@ def spectra_of(weights: dict, *, bins: int = 60, min_tail: int = 10) -> dict:
             "mp_ks_fit": float(ks_fit),
         }
     return out
+
+
+def weightwatcher_alpha(W) -> tuple[float, float]:
+    """`weightwatcher`'s own fit of one matrix: `WeightWatcher(model).analyze()` on a torch
+    `Linear` layer holding `W` (needs the `spectra` extra: weightwatcher and CPU torch).
+
+    **Returns:** `(alpha, sigma)` as weightwatcher reports them. Raises `ImportError` when
+    weightwatcher or torch is absent.
+    """
+    import warnings
+
+    a = _check_matrix(W)
+    if a is None or a.ndim != 2:
+        raise ShapeError("weightwatcher_alpha needs one concrete (N, M) matrix.")
+    import torch
+    import weightwatcher
+
+    layer = torch.nn.Linear(a.shape[0], a.shape[1], bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(np.ascontiguousarray(a.T, dtype=np.float32)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas deprecations raised inside weightwatcher
+        df = weightwatcher.WeightWatcher(model=torch.nn.Sequential(layer)).analyze()
+    return float(df["alpha"].iloc[0]), float(df["sigma"].iloc[0])
