@@ -22,6 +22,7 @@ are evaluated at once on an `n x n` grid (memory O(n^2): fine for a layer of a f
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -94,7 +95,11 @@ def esd(W) -> jax.Array:
     Marchenko–Pastur at `sigma^2 = var(W)`.
     """
     _check_matrix(W)
-    W = jnp.asarray(W)
+    return _esd(jnp.asarray(W))
+
+
+@jax.jit
+def _esd(W):
     if W.shape[-2] < W.shape[-1]:
         W = jnp.swapaxes(W, -1, -2)
     n, m = W.shape[-2:]
@@ -124,6 +129,9 @@ def _fit_sorted(x, valid, min_tail: int):
     k = jnp.argmin(D)
     a = alpha[k]
     return PowerLawFit(a, (a - 1.0) / jnp.sqrt(n_i[k]), x[k], D[k], (n - k).astype(jnp.int32))
+
+
+_fit_batch = jax.jit(jax.vmap(_fit_sorted, in_axes=(0, 0, None)), static_argnums=2)
 
 
 def fit_power_law(eigenvalues, *, min_tail: int = 10, thresh: float = 1e-5) -> PowerLawFit:
@@ -161,11 +169,10 @@ def fit_power_law(eigenvalues, *, min_tail: int = 10, thresh: float = 1e-5) -> P
             f"only {int(n_pos.min())} non-zero eigenvalues but a tail needs min_tail={min_tail} "
             f"(+1): use a larger matrix or a smaller min_tail."
         )
-    fn = jax.jit(_fit_sorted, static_argnums=2)
     batch = x.shape[:-1]
     flat_x = jnp.asarray(x.reshape(-1, x.shape[-1]))
     flat_v = jnp.asarray(valid.reshape(-1, x.shape[-1]))
-    out = jax.vmap(lambda a, v: fn(a, v, int(min_tail)))(flat_x, flat_v)
+    out = _fit_batch(flat_x, flat_v, int(min_tail))
     return PowerLawFit(*(o.reshape(batch) for o in out))
 
 
@@ -217,10 +224,16 @@ def mp_cdf(x, q, sigma2=1.0):
     - 2 sqrt(lambda_- lambda_+) / r^2 * atan2(sqrt(lambda_-/lambda_+) sin(theta/2), cos(theta/2))`
     (the integral of `sin^2 / (m + r cos)`); `F(lambda_+) = 1` exactly.
     """
-    lo, hi = mp_edges(q, sigma2)
-    x = jnp.asarray(x, jnp.float32)
-    q = jnp.asarray(q, jnp.float32)
-    s2 = jnp.asarray(sigma2, jnp.float32)
+    _check_q(q)
+    return _mp_cdf(
+        jnp.asarray(x, jnp.float32), jnp.asarray(q, jnp.float32), jnp.asarray(sigma2, jnp.float32)
+    )
+
+
+@jax.jit
+def _mp_cdf(x, q, s2):
+    r_q = 1.0 / jnp.sqrt(q)
+    lo, hi = s2 * (1.0 - r_q) ** 2, s2 * (1.0 + r_q) ** 2
     m, r = (hi + lo) / 2, (hi - lo) / 2
     g = jnp.sqrt(lo * hi)
     k = jnp.sqrt(lo / hi)
@@ -252,9 +265,14 @@ def mp_fit_variance(eigenvalues, q, *, n_grid: int = 400):
     if x.ndim != 1 or x.shape[0] < 2 or not bool(jnp.all(jnp.isfinite(x))):
         raise ConfigError("mp_fit_variance needs a finite 1-d spectrum of >= 2 eigenvalues.")
     _check_q(q)
+    return _mp_fit_variance(x, jnp.asarray(q, jnp.float32), int(n_grid))
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _mp_fit_variance(x, q, n_grid):
     n = x.shape[0]
     grid = jnp.mean(x) * jnp.linspace(0.05, 2.0, n_grid, dtype=jnp.float32)
-    F = jax.vmap(lambda s2: mp_cdf(x, q, s2))(grid)
+    F = jax.vmap(lambda s2: _mp_cdf(x, q, s2))(grid)
     hi = jnp.arange(1, n + 1, dtype=jnp.float32) / n
     lo = jnp.arange(n, dtype=jnp.float32) / n
     D = jnp.max(jnp.maximum(jnp.abs(F - hi), jnp.abs(F - lo)), axis=1)

@@ -59,7 +59,8 @@ def _train_group(ctx: RunContext, cfg: dict, batch_size: int):
     x = jnp.asarray(x - x.mean(axis=0))
     y = jnp.asarray(y)
     width = cfg["width"]
-    static = eqx.partition(_mlp(width, jax.random.key(0)), eqx.is_array)[1]
+    # structure only (no eager op-by-op initialisation): eval_shape
+    static = eqx.partition(eqx.filter_eval_shape(_mlp, width, jax.random.key(0)), eqx.is_array)[1]
 
     def loss(params, batch, key):
         xb, yb = batch
@@ -91,8 +92,12 @@ def _train_group(ctx: RunContext, cfg: dict, batch_size: int):
             return w, acc, trace["metrics"]["loss"]
 
         f = jax.vmap(jax.vmap(one, in_axes=(None, None, 0)), in_axes=(0, 0, None))
-        w, acc, lossv = jax.jit(f)(seed_keys, train_keys, lrs)
-        w0 = jax.vmap(lambda k: _mlp(width, k).layers[1].weight)(seed_keys)
+
+        def both(seed_keys, train_keys, lrs):
+            w0 = jax.vmap(lambda k: _mlp(width, k).layers[1].weight)(seed_keys)
+            return f(seed_keys, train_keys, lrs), w0
+
+        (w, acc, lossv), w0 = jax.jit(both)(seed_keys, train_keys, lrs)
         return {"w": w, "acc": acc, "loss": lossv, "w0": w0, "time": np.asarray(times)}
 
     like = {
