@@ -2,7 +2,18 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import data, ensemble, exact, io, models, observables, sampling, theory, training
+from . import (
+    data,
+    ensemble,
+    exact,
+    io,
+    models,
+    observables,
+    sampling,
+    spectra,
+    theory,
+    training,
+)
 from ._errors import ConfigError, DiffphysError, Interrupted, ShapeError, UnknownExperimentError
 from ._loop import log_times
 
@@ -37,6 +48,7 @@ __all__ = [
     "models",
     "observables",
     "sampling",
+    "spectra",
     "theory",
     "training",
 ]
