@@ -206,7 +206,7 @@ def _check_time(dt, t_burn, t_max, every_t=None):
             raise ConfigError(f"record_dt = {every_t} must be >= dt = {dt}.")
 
 
-def simulate(
+def simulate_rnn(
     key: Key,
     model: RandomRNN,
     x0: Float[Array, " n"],
@@ -249,8 +249,11 @@ def simulate(
     rec = (lambda s: s.x) if record is None else (lambda s: record(s.x))
     state, trace = run(k_run, alg, state, model, every * n_rec, record=rec, every=every)
     diverged = jnp.logical_not(jnp.all(jnp.isfinite(state.x)))
-    return {"t": np.arange(1, n_rec + 1) * every * dt, "record": trace["record"],
-            "diverged": diverged}
+    return {
+        "t": np.arange(1, n_rec + 1) * every * dt,
+        "record": trace["record"],
+        "diverged": diverged,
+    }
 
 
 def autocorrelation(x: Float[Array, "T n"], max_lag: int) -> Float[Array, " lags"]:
@@ -348,9 +351,7 @@ def _lyapunov(model, x0, q0, dt, method, m, n_blocks, n_burn):
 
     def tangent_step(carry, _):
         x, q = carry
-        x_new, dq = jax.vmap(lambda v: jax.jvp(flow, (x,), (v,)), in_axes=1, out_axes=(None, 1))(
-            q
-        )
+        x_new, dq = jax.vmap(lambda v: jax.jvp(flow, (x,), (v,)), in_axes=1, out_axes=(None, 1))(q)
         return (x_new, dq), None
 
     def block(carry, _):

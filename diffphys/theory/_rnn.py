@@ -35,7 +35,7 @@ Numerics: the Gaussian averages by the trapezoidal rule on a uniform grid of z i
 v + \sqrt\Delta\,z$), the energy condition by `scipy.optimize.brentq`, and
 $\tau(\Delta) = \int_\Delta^{\Delta_0} du/\sqrt{2[V(\Delta_0) - V(u)]}$ by quadrature on a grid
 ($u = \Delta_0 - s^2$ near the turning point, $u = e^v$ near 0, where the integrand is smooth),
-inverted by interpolation; below $10^{-4}\Delta_0$ the exponential tail is used. The
+inverted by cubic-spline interpolation; below $10^{-4}\Delta_0$ the exponential tail is used. The
 trapezoidal rule converges exponentially for integrands analytic in a strip; Gauss–Hermite
 converges slowly here because the singularities of log cosh at $\pm i\pi/2$ lie close to the
 real axis in units of $\sqrt{\Delta_0}$: measured against a 241-node reference, 121
@@ -48,7 +48,7 @@ import functools
 from typing import NamedTuple
 
 import numpy as np
-from scipy import integrate, optimize
+from scipy import integrate, interpolate, optimize
 
 from .._errors import ConfigError, check_positive
 
@@ -241,7 +241,7 @@ def rnn_dmft(
     tc = float(rnn_decay_time(g, n_quad=max(n_quad, 401)))
     delta = np.where(
         tau <= tau_u[-1],
-        np.interp(tau, tau_u, u),
+        interpolate.CubicSpline(tau_u, u)(np.minimum(tau, tau_u[-1])),
         u[-1] * np.exp(-(tau - tau_u[-1]) / tc),
     )
     half = float(np.interp(0.5 * d0, u[::-1], tau_u[::-1]))
