@@ -49,9 +49,7 @@ def test_bad_input(key):
         models.rnn_integrator(dt=0.1, method="rk45")
     m = models.RandomRNN.sample(key, n=10, g=1.0)
     with pytest.raises(ShapeError):
-        models.simulate_rnn(
-            key, m, jnp.zeros(3), dt=0.1, t_burn=0.0, t_max=1.0, record_dt=0.1
-        )
+        models.simulate_rnn(key, m, jnp.zeros(3), dt=0.1, t_burn=0.0, t_max=1.0, record_dt=0.1)
     with pytest.raises(ConfigError, match="k must be"):
         models.lyapunov_spectrum(m, jnp.zeros(10), k=11, dt=0.1, t_burn=0.0, t_max=1.0)
     with pytest.raises(ConfigError, match="g must be positive"):
@@ -164,3 +162,43 @@ def test_lyapunov_against_dense_jacobian(key):
         x = step(x)
     np.testing.assert_allclose(np.asarray(r.exponents), logs / 40.0, atol=1e-3)
     assert float(r.exponents[0]) > 0  # chaos at g = 2
+
+
+def test_random_rnn_contract():
+    """Reference: issue 10's contract for `random-rnn` (Delta(tau) simulation next to DMFT,
+    Delta_0 and decay time vs g, Lyapunov exponents vs g, CF attrs on every variable and
+    coordinate) at a tiny size; below the transition (g = 0.5) the largest exponent is within
+    0.15 of g - 1 at N = 40 (finite-N fluctuation of the circular-law edge)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from diffphys.experiments import _core
+
+    ds = _core.run(
+        "random-rnn",
+        g=[3.0],
+        N=60,
+        n_networks=2,
+        t_burn=10.0,
+        t_max=40.0,
+        max_lag=4.0,
+        g_theory=[1.1, 2.0],
+        g_lyapunov=[0.5, 3.0],
+        N_lyapunov=40,
+        k_lyapunov=2,
+        t_lyapunov=40.0,
+    )
+    for name in list(ds.data_vars) + list(ds.coords):
+        assert "long_name" in ds[name].attrs and "units" in ds[name].attrs, name
+    assert ds["autocorrelation"].dims == ("g", "tau")
+    assert np.all(np.isfinite(ds["autocorrelation"].values))
+    exp = _core.get("random-rnn")
+    s = exp.summary(ds)
+    for k in ("max_abs_z_autocorrelation", "lyapunov_max", "lyapunov_zero_crossing_g"):
+        assert k in s
+    assert not s["any_diverged"]
+    assert abs(s["lyapunov_max"][0.5] + 0.5) < 0.15, s
+    assert np.isfinite(s["lyapunov_max"][3.0]), s
+    plt.close(exp.figure(ds))
