@@ -76,6 +76,13 @@ from ._kde import (
     nearest_distance,
     tail_index,
 )
+from ._rnn import (
+    RNNDMFTSolution,
+    rnn_decay_time,
+    rnn_delta0,
+    rnn_delta0_threshold,
+    rnn_dmft,
+)
 from ._sk import (
     SK_FINITE_SIZE_EXPONENT,
     SK_GROUND_STATE_ENERGY,
@@ -112,6 +119,7 @@ __all__ = [
     "FisherGeometry",
     "NonreciprocalDMFTSolution",
     "NonreciprocalDynamics",
+    "RNNDMFTSolution",
     "SphericalSKExact",
     "TorusFisherGeometry",
     "ags_alpha_c",
@@ -156,6 +164,10 @@ __all__ = [
     "oscillation_frequency",
     "overlap_rate",
     "rotation_components",
+    "rnn_decay_time",
+    "rnn_delta0",
+    "rnn_delta0_threshold",
+    "rnn_dmft",
     "sbm_map_couplings",
     "sbm_teacher_student",
     "scalar_curvature",
