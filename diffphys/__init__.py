@@ -2,7 +2,18 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import data, ensemble, exact, io, models, observables, sampling, theory, training
+from . import (
+    curvature,
+    data,
+    ensemble,
+    exact,
+    io,
+    models,
+    observables,
+    sampling,
+    theory,
+    training,
+)
 from ._errors import ConfigError, DiffphysError, Interrupted, ShapeError, UnknownExperimentError
 from ._loop import log_times
 
@@ -28,6 +39,7 @@ __all__ = [
     "ShapeError",
     "UnknownExperimentError",
     "__version__",
+    "curvature",
     "data",
     "ensemble",
     "exact",
