@@ -38,8 +38,9 @@ def test_hessian_formula_matches_autodiff(small, key):
     lam = np.linalg.eigvalsh(R)
     assert np.min(np.abs(lam)) < 1e-4  # the radial direction
     res = curvature.lanczos(key, curvature.hvp(p.loss, x), x, n_iter=12)
-    np.testing.assert_allclose(np.asarray(res.eigenvalues), np.linalg.eigvalsh(np.asarray(H_ad)),
-                               rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(
+        np.asarray(res.eigenvalues), np.linalg.eigvalsh(np.asarray(H_ad)), rtol=1e-3, atol=1e-3
+    )
 
 
 def test_gd_recovers_signal_at_large_alpha_not_at_small():
@@ -76,8 +77,14 @@ def test_bad_input_and_divergence_flag(small):
         models.PhaseRetrieval.sample(jax.random.key(0), n=10, alpha=-1.0)
     # unconstrained GD with a learning rate far beyond 2/lambda_max blows up: flagged
     x0 = models.random_student(jax.random.key(1), 12)
-    _, tr = training.train(jax.random.key(0), x0, models.phase_retrieval_grad(small, spherical=False),
-                           optax.sgd(50.0), 40, every=1)
+    _, tr = training.train(
+        jax.random.key(0),
+        x0,
+        models.phase_retrieval_grad(small, spherical=False),
+        optax.sgd(50.0),
+        40,
+        every=1,
+    )
     assert float(np.max(tr["metrics"]["diverged"])) == 1.0
 
 
@@ -90,12 +97,14 @@ def test_gradient_flow_quadratic_exact():
     x0 = rng.normal(size=6).astype(np.float32)
     times = np.array([0.0, 0.5, 2.0, 5.0])
     Hj = jnp.asarray(H)
-    out = training.gradient_flow(lambda x: 0.5 * x @ Hj @ x, jnp.asarray(x0), times,
-                                 rtol=1e-6, atol=1e-8)
+    out = training.gradient_flow(
+        lambda x: 0.5 * x @ Hj @ x, jnp.asarray(x0), times, rtol=1e-6, atol=1e-8
+    )
     assert not bool(out["diverged"])
     for i, t in enumerate(times):
         exact = scipy.linalg.expm(-H.astype(np.float64) * t) @ x0
-        np.testing.assert_allclose(np.asarray(out["record"][i]), exact,
-                                   rtol=1e-4, atol=1e-4 * np.linalg.norm(x0))
+        np.testing.assert_allclose(
+            np.asarray(out["record"][i]), exact, rtol=1e-4, atol=1e-4 * np.linalg.norm(x0)
+        )
     with pytest.raises(ConfigError, match="increasing"):
         training.gradient_flow(lambda x: x @ x, jnp.ones(2), [1.0, 0.5])
