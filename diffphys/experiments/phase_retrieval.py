@@ -23,6 +23,9 @@ from .. import curvature, ensemble, log_times, models, training
 from .._errors import ConfigError
 from ._core import RunContext, experiment
 
+# eigenvalue given to the radial direction (not a tangent direction): far above the spectrum
+RADIAL = 1e3
+
 DEFAULTS = {
     "N": [32, 64, 128],
     "alpha": [2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 14.0],
@@ -106,10 +109,11 @@ def _trajectory(ctx: RunContext, alpha: float, cfg: dict):
             lam_r = (x @ g) / (x @ x)
             hv = curvature.hvp(p.loss, x)
 
-            def riem(v):  # P (H - lam_r) P v on the tangent space; radial direction -> 0
-                v = v - (v @ x) / (x @ x) * x
+            def riem(v):  # P (H - lam_r) P v on the tangent space, + RADIAL on the normal
+                c = (v @ x) / (x @ x)
+                v = v - c * x
                 w = hv(v) - lam_r * v
-                return w - (w @ x) / (x @ x) * x
+                return w - (w @ x) / (x @ x) * x + RADIAL * c * x
 
             res = curvature.lanczos(kl, riem, x, n_iter=k_l)
             v0 = res.eigenvectors[0]
