@@ -128,7 +128,7 @@ def test_phase_retrieval_experiment_contract():
         N=[16],
         alpha=[0.5, 24.0],
         n_runs=16,
-        n_steps=400,
+        n_steps=250,
         hessian_N=16,
         hessian_alpha=[24.0],
         hessian_runs=2,
