@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from . import (
+    curvature,
     data,
     ensemble,
     exact,
@@ -39,6 +40,7 @@ __all__ = [
     "ShapeError",
     "UnknownExperimentError",
     "__version__",
+    "curvature",
     "data",
     "ensemble",
     "exact",

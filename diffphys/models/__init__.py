@@ -60,6 +60,12 @@ from ._nonreciprocal import (
     NonreciprocalState,
     nonreciprocal_langevin,
 )
+from ._phase_retrieval import (
+    PhaseRetrieval,
+    phase_retrieval_grad,
+    random_student,
+    sphere_retraction,
+)
 from ._rbm import RBM, RBMInfo, RBMState, block_gibbs, independent_site_bias, sample_chains
 from ._rnn import (
     LyapunovResult,
@@ -135,6 +141,7 @@ __all__ = [
     "NonreciprocalSK",
     "NonreciprocalState",
     "PSpin",
+    "PhaseRetrieval",
     "Potts",
     "RBMInfo",
     "RBMState",
@@ -167,10 +174,12 @@ __all__ = [
     "ou_variance",
     "overlap_heat_bath",
     "overlap_metropolis",
+    "phase_retrieval_grad",
     "probability_flow",
     "project_to_sphere",
     "random_bond_couplings",
     "random_patterns",
+    "random_student",
     "retrieve",
     "rnn_integrator",
     "reverse_sde",
@@ -181,6 +190,7 @@ __all__ = [
     "simulate_with_entropy_production",
     "sk_metropolis",
     "spherical_langevin",
+    "sphere_retraction",
     "spherical_quench",
     "supervised_overlap_low_load",
     "time_embedding",

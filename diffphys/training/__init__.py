@@ -2,6 +2,7 @@
 
 from ._ais import AISResult, ais, ais_reverse
 from ._ebm import cd, exact_gradient, init_chains, pcd
+from ._flow import gradient_flow
 from ._loop import TrainState, from_loss, train
 from ._score import (
     denoising_score_matching,
@@ -21,6 +22,7 @@ __all__ = [
     "dsm_loss",
     "exact_gradient",
     "from_loss",
+    "gradient_flow",
     "implicit_score_matching",
     "implicit_score_matching_loss",
     "init_chains",

@@ -1,0 +1,289 @@
+"""`phase-retrieval`: recovery probability of Riemannian GD against alpha for several N, the
+finite-N recovery threshold against log N, and the Hessian's lowest mode along trajectories.
+
+Setting and normalisation: `diffphys.models.PhaseRetrieval` (Sarao Mannelli et al. arXiv
+2006.06997; Bonnaire, Biroli, Cammarota arXiv 2403.02418). Success = final overlap
+|x.x*|/N >= `threshold` after `n_steps` of GD with learning rate `lr` on the sphere from a
+uniform random start (one fresh instance per run). The threshold alpha_half(N) (success
+probability 1/2, linear interpolation in alpha) is fitted as alpha_half = a + b log N, the
+form Bonnaire et al. use for the finite-N shift of the algorithmic threshold.
+Along trajectories at N = `hessian_N`, the Riemannian Hessian's lowest eigenpair (Lanczos,
+`diffphys.curvature`) gives lambda_min(t) and the overlap of its eigenvector with x*; `t_flat`
+is the first recorded time at which lambda_min >= -`flat_tol`: the informative downward
+direction has disappeared (the BBP-type transition of the outlier into the bulk edge).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import xarray as xr
+
+from .. import curvature, ensemble, log_times, models, training
+from .._errors import ConfigError
+from ._core import RunContext, experiment
+
+# eigenvalue given to the radial direction (not a tangent direction): far above the spectrum
+RADIAL = 1e3
+
+DEFAULTS = {
+    "N": [32, 64, 128],
+    "alpha": [2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 14.0],
+    "n_runs": 96,
+    "lr": 0.05,
+    "n_steps": 1500,
+    "threshold": 0.9,
+    "hessian_N": 128,
+    "hessian_alpha": [4.0, 10.0],
+    "hessian_runs": 6,
+    "n_records": 24,
+    "n_lanczos": 24,
+    "flat_tol": 0.01,
+}
+
+
+def _check(cfg):
+    if any(int(n) < 2 for n in cfg["N"]) or int(cfg["hessian_N"]) < 2:
+        raise ConfigError("phase-retrieval needs every N >= 2 (e.g. --set N=[64,128]).")
+    if any(a <= 0 for a in cfg["alpha"]) or any(a <= 0 for a in cfg["hessian_alpha"]):
+        raise ConfigError("phase-retrieval needs alpha > 0 (alpha = M/N, e.g. 2..14).")
+    if cfg["lr"] <= 0 or cfg["n_steps"] < 1 or cfg["n_runs"] < 1:
+        raise ConfigError("phase-retrieval needs lr > 0, n_steps >= 1 and n_runs >= 1.")
+    if not 0 < cfg["threshold"] < 1:
+        raise ConfigError("phase-retrieval threshold must lie in (0, 1), e.g. 0.9.")
+    if cfg["n_lanczos"] > cfg["hessian_N"] or cfg["n_lanczos"] < 2:
+        raise ConfigError("phase-retrieval needs 2 <= n_lanczos <= hessian_N.")
+
+
+def _optimizer(lr):
+    return optax.chain(optax.sgd(lr), models.sphere_retraction())
+
+
+def _final(ctx: RunContext, n: int, alpha: float, cfg: dict):
+    """Final overlap, loss and divergence flag of n_runs independent instances + students."""
+    steps = cfg["n_steps"]
+
+    def one(k):
+        kp, kx, kt = jax.random.split(k, 3)
+        p = models.PhaseRetrieval.sample(kp, n=n, alpha=alpha)
+        x0 = models.random_student(kx, n)
+        st, tr = training.train(
+            kt, x0, models.phase_retrieval_grad(p), _optimizer(cfg["lr"]), steps, every=steps
+        )
+        x = st.params
+        bad = (jnp.max(tr["metrics"]["diverged"]) > 0) | ~jnp.all(jnp.isfinite(x))
+        return {
+            "overlap": jnp.where(bad, 0.0, p.overlap(x)),
+            "loss": jnp.where(bad, jnp.nan, p.loss(x) / n),
+            "diverged": bad,
+        }
+
+    keys = jax.random.split(ctx.key("final", n, alpha), cfg["n_runs"])
+    return ctx.task(f"final_N{n}_a{alpha:g}", lambda: ensemble.run(one, keys))
+
+
+def _trajectory(ctx: RunContext, alpha: float, cfg: dict):
+    """lambda_min(t), overlap of its eigenvector with x*, and m(t) along hessian_runs runs."""
+    n = int(cfg["hessian_N"])
+    steps = cfg["n_steps"]
+    times = log_times(steps, cfg["n_records"], first=1)
+    k_l = int(cfg["n_lanczos"])
+
+    def one(k):
+        kp, kx, kt, kl = jax.random.split(k, 4)
+        p = models.PhaseRetrieval.sample(kp, n=n, alpha=alpha)
+        x0 = models.random_student(kx, n)
+        _, tr = training.train(
+            kt,
+            x0,
+            models.phase_retrieval_grad(p),
+            _optimizer(cfg["lr"]),
+            steps,
+            record_at=times,
+            record=lambda s: s.params,
+        )
+        xs = tr["record"]
+
+        def hess_mode(x):
+            g = jax.grad(p.loss)(x)
+            lam_r = (x @ g) / (x @ x)
+            hv = curvature.hvp(p.loss, x)
+
+            def riem(v):  # P (H - lam_r) P v on the tangent space, + RADIAL on the normal
+                c = (v @ x) / (x @ x)
+                v = v - c * x
+                w = hv(v) - lam_r * v
+                return w - (w @ x) / (x @ x) * x + RADIAL * c * x
+
+            res = curvature.lanczos(kl, riem, x, n_iter=k_l)
+            v0 = res.eigenvectors[0]
+            return res.eigenvalues[0], jnp.abs(v0 @ p.x_star) / jnp.sqrt(jnp.float32(n))
+
+        lam, ov_vec = jax.lax.map(hess_mode, xs)
+        m = jax.vmap(p.overlap)(xs)
+        return {"lambda_min": lam, "eigvec_overlap": ov_vec, "m": m}
+
+    keys = jax.random.split(ctx.key("trajectory", alpha), cfg["hessian_runs"])
+    out = ctx.task(f"trajectory_a{alpha:g}", lambda: ensemble.run(one, keys))
+    return np.asarray(times), out
+
+
+def _alpha_half(alphas, p):
+    """alpha where the success probability first crosses 1/2 (linear interpolation)."""
+    for i in range(len(alphas) - 1):
+        if p[i] < 0.5 <= p[i + 1]:
+            return alphas[i] + (0.5 - p[i]) * (alphas[i + 1] - alphas[i]) / (p[i + 1] - p[i])
+    return np.nan
+
+
+def _summary(ds):
+    a_half = ds["alpha_half"].values
+    out = {
+        "alpha_half": {int(n): float(a) for n, a in zip(ds["N"].values, a_half)},
+        "fit_alpha_half_vs_logN": {
+            "intercept": float(ds.attrs["fit_intercept"]),
+            "slope": float(ds.attrs["fit_slope"]),
+        },
+        "diverged_fraction": float(ds["diverged_fraction"].mean()),
+        "t_flat": {
+            float(a): float(t) for a, t in zip(ds["hessian_alpha"].values, ds["t_flat"].values)
+        },
+    }
+    return out
+
+
+def _figure(ds):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 3, figsize=(14, 4))
+    for n in ds["N"].values:
+        s = ds["success"].sel(N=n)
+        ax[0].errorbar(ds["alpha"], s, ds["success_err"].sel(N=n), marker="o", label=f"N={n}")
+    ax[0].set(xlabel="alpha = M/N", ylabel="P(success)", title="recovery by GD on the sphere")
+    ax[0].legend()
+    t = ds["time"].values
+    for a in ds["hessian_alpha"].values:
+        lam = ds["lambda_min"].sel(hessian_alpha=a)
+        ax[1].plot(t, lam.mean("run"), label=f"alpha={a:g}: lambda_min")
+        ax[2].plot(
+            t,
+            ds["eigvec_overlap"].sel(hessian_alpha=a).mean("run"),
+            label=f"alpha={a:g}: |v_min.x*|",
+        )
+        ax[2].plot(t, ds["m_traj"].sel(hessian_alpha=a).mean("run"), "--", label=f"alpha={a:g}: m")
+    for a in (ax[1], ax[2]):
+        a.set_xscale("log")
+        a.set_xlabel("GD step")
+        a.legend(fontsize=7)
+    ax[1].axhline(0, color="k", lw=0.5)
+    ax[1].set(ylabel="lowest Riemannian Hessian eigenvalue")
+    ax[2].set(ylabel="overlap")
+    fig.tight_layout()
+    return fig
+
+
+@experiment("phase-retrieval", defaults=DEFAULTS, summary=_summary, figure=_figure)
+def phase_retrieval(ctx: RunContext, cfg: dict) -> xr.Dataset:
+    """Real phase retrieval: GD success probability vs alpha and N, finite-N threshold vs log N,
+    lowest Hessian mode along trajectories."""
+    _check(cfg)
+    Ns = [int(n) for n in cfg["N"]]
+    alphas = [float(a) for a in cfg["alpha"]]
+    succ = np.zeros((len(Ns), len(alphas)))
+    ov_mean = np.zeros_like(succ)
+    div = np.zeros_like(succ)
+    for i, n in enumerate(Ns):
+        for j, a in enumerate(alphas):
+            r = _final(ctx, n, a, cfg)
+            ov = np.asarray(r["overlap"])
+            succ[i, j] = np.mean(ov >= cfg["threshold"])
+            ov_mean[i, j] = np.mean(ov)
+            div[i, j] = np.mean(np.asarray(r["diverged"]))
+    n_runs = cfg["n_runs"]
+    err = np.sqrt(np.maximum(succ * (1 - succ), 1.0 / n_runs) / n_runs)
+    a_half = np.array([_alpha_half(alphas, succ[i]) for i in range(len(Ns))])
+    ok = np.isfinite(a_half)
+    if ok.sum() >= 2:
+        slope, intercept = np.polyfit(np.log(np.asarray(Ns, float)[ok]), a_half[ok], 1)
+    else:
+        slope = intercept = np.nan
+
+    traj = [_trajectory(ctx, float(a), cfg) for a in cfg["hessian_alpha"]]
+    times = traj[0][0]
+    lam = np.stack([np.asarray(o["lambda_min"]) for _, o in traj])
+    vec = np.stack([np.asarray(o["eigvec_overlap"]) for _, o in traj])
+    mt = np.stack([np.asarray(o["m"]) for _, o in traj])
+    lam_mean = lam.mean(axis=1)
+    t_flat = []
+    for row in lam_mean:
+        idx = np.nonzero(row >= -cfg["flat_tol"])[0]
+        t_flat.append(float(times[idx[0]]) if idx.size else np.nan)
+
+    one = {"units": "1"}
+    ds = xr.Dataset(
+        {
+            "success": (
+                ("N", "alpha"),
+                succ,
+                {"long_name": "probability final overlap >= threshold", **one},
+            ),
+            "success_err": (
+                ("N", "alpha"),
+                err,
+                {"long_name": "binomial standard error of success", **one},
+            ),
+            "overlap_mean": (
+                ("N", "alpha"),
+                ov_mean,
+                {"long_name": "mean final overlap |x.x*|/N", **one},
+            ),
+            "diverged_fraction": (
+                ("N", "alpha"),
+                div,
+                {"long_name": "fraction of runs that diverged", **one},
+            ),
+            "alpha_half": (
+                ("N",),
+                a_half,
+                {"long_name": "alpha at success probability 1/2", **one},
+            ),
+            "lambda_min": (
+                ("hessian_alpha", "run", "time"),
+                lam,
+                {"long_name": "lowest Riemannian Hessian eigenvalue", **one},
+            ),
+            "eigvec_overlap": (
+                ("hessian_alpha", "run", "time"),
+                vec,
+                {"long_name": "overlap of lowest Hessian eigenvector with x*", **one},
+            ),
+            "m_traj": (
+                ("hessian_alpha", "run", "time"),
+                mt,
+                {"long_name": "overlap |x.x*|/N along the trajectory", **one},
+            ),
+            "t_flat": (
+                ("hessian_alpha",),
+                np.asarray(t_flat),
+                {"long_name": "first step with mean lambda_min >= -flat_tol", "units": "GD steps"},
+            ),
+        },
+        coords={
+            "N": ("N", np.asarray(Ns), {"long_name": "dimension", **one}),
+            "alpha": ("alpha", np.asarray(alphas), {"long_name": "sample ratio M/N", **one}),
+            "hessian_alpha": (
+                "hessian_alpha",
+                np.asarray(cfg["hessian_alpha"], float),
+                {"long_name": "sample ratio of the trajectories", **one},
+            ),
+            "run": ("run", np.arange(cfg["hessian_runs"]), {"long_name": "run index", **one}),
+            "time": ("time", times, {"long_name": "GD step", "units": "GD steps"}),
+        },
+        attrs={
+            "fit_slope": float(slope),
+            "fit_intercept": float(intercept),
+            "threshold": cfg["threshold"],
+            "lr": cfg["lr"],
+        },
+    )
+    return ds

@@ -1,0 +1,153 @@
+"""Phase retrieval (models.PhaseRetrieval), Riemannian GD through `training.train`, and
+`training.gradient_flow`."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import scipy.linalg
+
+from diffphys import ConfigError, curvature, ensemble, models, training
+
+
+@pytest.fixture(scope="module")
+def small():
+    return models.PhaseRetrieval.sample(jax.random.key(3), n=12, alpha=3.0)
+
+
+def test_sample_and_normalisation(small):
+    """Reference: the definitions (M = round(alpha N), |x*|^2 = N, y = (a.x*)^2/N, L(x*) = 0)."""
+    p = small
+    assert p.a.shape == (36, 12) and p.alpha == 3.0
+    np.testing.assert_allclose(float(p.x_star @ p.x_star), 12.0, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(p.y), np.asarray((p.a @ p.x_star) ** 2 / 12), rtol=1e-5)
+    assert float(p.loss(p.x_star)) < 1e-10
+    np.testing.assert_allclose(float(p.overlap(-p.x_star)), 1.0, rtol=1e-6)
+
+
+def test_hessian_formula_matches_autodiff(small, key):
+    """Reference: `jax.hessian` of the loss vs the closed form (1/M) sum w a a^T, and the
+    Lanczos extreme pairs of the Riemannian Hessian vs dense eigh restricted to the tangent
+    space."""
+    p = small
+    x = models.random_student(key, 12)
+    H_ad = curvature.dense_hessian(p.loss, x)
+    np.testing.assert_allclose(np.asarray(p.hessian(x)), np.asarray(H_ad), rtol=2e-4, atol=2e-4)
+    R = np.asarray(p.riemannian_hessian(x), np.float64)
+    lam = np.linalg.eigvalsh(R)
+    assert np.min(np.abs(lam)) < 1e-4  # the radial direction
+    res = curvature.lanczos(key, curvature.hvp(p.loss, x), x, n_iter=12)
+    np.testing.assert_allclose(
+        np.asarray(res.eigenvalues), np.linalg.eigvalsh(np.asarray(H_ad)), rtol=1e-3, atol=1e-3
+    )
+
+
+def test_gd_recovers_signal_at_large_alpha_not_at_small():
+    """Reference: Sarao Mannelli et al. (arXiv 2006.06997): Riemannian GD from a random start
+    recovers x* for alpha well above the algorithmic threshold (~ 13.8 as N -> infinity, lower
+    at finite N, Bonnaire et al. 2403.02418), and cannot for alpha < 1 (fewer equations than
+    unknowns: the global minima are not x*). N = 64, 16 seeds each; alpha = 20 must succeed in
+    >= 15/16 runs (overlap > 0.95), alpha = 0.5 in none. One vmapped `ensemble.run` call."""
+    n, steps = 64, 600
+
+    def one(k, alpha_idx):
+        kp, kx = jax.random.split(k)
+        p20 = models.PhaseRetrieval.sample(kp, n=n, alpha=20.0)
+        p05 = models.PhaseRetrieval.sample(kp, n=n, alpha=0.5)
+        x0 = models.random_student(kx, n)
+        out = []
+        for p in (p20, p05):
+            opt = optax.chain(optax.sgd(0.05), models.sphere_retraction())
+            st, _ = training.train(k, x0, models.phase_retrieval_grad(p), opt, steps, every=steps)
+            out.append(p.overlap(st.params))
+        return jnp.stack(out)
+
+    ov = np.asarray(ensemble.run(one, jax.random.split(jax.random.key(0), 16), jnp.arange(16)))
+    assert np.sum(ov[:, 0] > 0.95) >= 15, ov[:, 0]
+    assert np.all(ov[:, 1] < 0.95), ov[:, 1]
+
+
+def test_bad_input_and_divergence_flag(small):
+    with pytest.raises(ConfigError, match="n >= 2"):
+        models.PhaseRetrieval.sample(jax.random.key(0), n=1, alpha=2.0)
+    with pytest.raises(ConfigError, match="alpha"):
+        models.PhaseRetrieval.sample(jax.random.key(0), n=10, alpha=0.0)
+    with pytest.raises(ConfigError, match="alpha"):
+        models.PhaseRetrieval.sample(jax.random.key(0), n=10, alpha=-1.0)
+    # unconstrained GD with a learning rate far beyond 2/lambda_max blows up: flagged
+    x0 = models.random_student(jax.random.key(1), 12)
+    _, tr = training.train(
+        jax.random.key(0),
+        x0,
+        models.phase_retrieval_grad(small, spherical=False),
+        optax.sgd(50.0),
+        40,
+        every=1,
+    )
+    assert float(np.max(tr["metrics"]["diverged"])) == 1.0
+
+
+def test_gradient_flow_quadratic_exact():
+    """Reference: x(t) = expm(-H t) x0 for L = x^T H x / 2 (scipy.linalg.expm), at 4 times,
+    relative error < 1e-4 (Tsit5, rtol 1e-6)."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(6, 6))
+    H = (A @ A.T / 6 + 0.1 * np.eye(6)).astype(np.float32)
+    x0 = rng.normal(size=6).astype(np.float32)
+    times = np.array([0.0, 0.5, 2.0, 5.0])
+    Hj = jnp.asarray(H)
+    out = training.gradient_flow(
+        lambda x: 0.5 * x @ Hj @ x, jnp.asarray(x0), times, rtol=1e-6, atol=1e-8
+    )
+    assert not bool(out["diverged"])
+    for i, t in enumerate(times):
+        exact = scipy.linalg.expm(-H.astype(np.float64) * t) @ x0
+        np.testing.assert_allclose(
+            np.asarray(out["record"][i]), exact, rtol=1e-4, atol=1e-4 * np.linalg.norm(x0)
+        )
+    with pytest.raises(ConfigError, match="increasing"):
+        training.gradient_flow(lambda x: x @ x, jnp.ones(2), [1.0, 0.5])
+
+
+def test_phase_retrieval_experiment_contract():
+    """Reference: issue 10's contract (success vs N x alpha with binomial errors, alpha_half,
+    the Hessian's lowest mode along trajectories, CF attrs on every variable and coordinate),
+    and two exact facts at tiny size: alpha = 0.5 < 1 never recovers the signal; at alpha = 24
+    on the sphere GD ends at x* (success probability >= 0.9 over 16 runs) where the Riemannian
+    Hessian is positive semi-definite (lambda_min >= -1e-3 at the last time)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from diffphys.experiments import _core
+
+    ds = _core.run(
+        "phase-retrieval",
+        N=[16],
+        alpha=[0.5, 24.0],
+        n_runs=16,
+        n_steps=250,
+        hessian_N=16,
+        hessian_alpha=[24.0],
+        hessian_runs=2,
+        n_records=5,
+        n_lanczos=16,
+    )
+    assert ds["success"].dims == ("N", "alpha")
+    assert ds["lambda_min"].dims == ("hessian_alpha", "run", "time")
+    for name in list(ds.data_vars) + list(ds.coords):
+        assert "long_name" in ds[name].attrs and "units" in ds[name].attrs, name
+    assert np.all(ds["success"].sel(alpha=0.5).values == 0)
+    assert np.all(ds["success"].sel(alpha=24.0).values >= 0.9)
+    assert np.all(ds["diverged_fraction"].values == 0)
+    assert np.all(ds["lambda_min"].isel(time=-1).values >= -1e-3)
+    exp = _core.get("phase-retrieval")
+    s = exp.summary(ds)
+    assert set(s) >= {"alpha_half", "fit_alpha_half_vs_logN", "t_flat", "diverged_fraction"}
+    plt.close(exp.figure(ds))
+    with pytest.raises(ConfigError, match="alpha"):
+        _core.run("phase-retrieval", alpha=[0.0, 2.0])
+    with pytest.raises(ConfigError, match="N >= 2"):
+        _core.run("phase-retrieval", N=[1])
