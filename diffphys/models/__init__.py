@@ -60,6 +60,7 @@ from ._nonreciprocal import (
     NonreciprocalState,
     nonreciprocal_langevin,
 )
+from ._potts_pairwise import PairwisePotts
 from ._rbm import RBM, RBMInfo, RBMState, block_gibbs, independent_site_bias, sample_chains
 from ._sk import MAX_COUPLINGS, SK, PSpin, SKState, sk_metropolis
 from ._spherical import (
@@ -103,6 +104,7 @@ __all__ = [
     "NonreciprocalSK",
     "NonreciprocalState",
     "PSpin",
+    "PairwisePotts",
     "Potts",
     "RBMInfo",
     "RBMState",
