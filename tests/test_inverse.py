@@ -194,7 +194,12 @@ def planted_sk():
 
 
 @pytest.mark.parametrize(
-    "fit", [training.fit_exact, training.fit_pseudolikelihood, training.fit_mpf]
+    "fit",
+    [
+        training.fit_exact,
+        training.fit_pseudolikelihood,
+        pytest.param(training.fit_mpf, marks=pytest.mark.slow),  # CI budget
+    ],
 )
 def test_planted_sk_error_falls_like_inverse_sqrt_m(planted_sk, fit):
     """Coupling RMS error over 16 independent data sets of M = 250 and of M = 4000 samples
@@ -214,6 +219,7 @@ def test_planted_sk_error_falls_like_inverse_sqrt_m(planted_sk, fit):
     assert 3.2 < ratio < 5.0, (rms, ratio)
 
 
+@pytest.mark.slow  # 26 s on the shared 2-core CPU; the Potts gradients are checked in CI above
 def test_planted_potts_recovery(key):
     """A planted 5-site q = 3 Potts model (zero-sum gauge) is recovered from 20000 exact
     samples by all three estimators: couplings within 0.05 RMS (statistical error ~0.02,

@@ -60,9 +60,11 @@ def _cases():
     ref = json.loads((DATA / "reference.json").read_text())
     for name in ("usage_guide_n5", "n9", "n12", "n20"):
         for method in ref[name]["methods"]:
-            # CI budget: N = 5, the largest enumeration (9) and the largest N (20)
-            if name != "n12" and (name != "n9" or method == "enumerate"):
-                yield name, method
+            # CI budget: N = 5, the largest enumeration (9), pseudo at the largest N (20);
+            # the rest under -m slow
+            ci = name == "usage_guide_n5" or (name, method) in (("n9", "enumerate"),
+                                                                ("n20", "pseudo"))
+            yield pytest.param(name, method, marks=[] if ci else [pytest.mark.slow])
 
 
 @pytest.mark.parametrize(("problem", "method"), list(_cases()))
