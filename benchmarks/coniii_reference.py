@@ -121,8 +121,8 @@ WORKER = textwrap.dedent(
             hJb = np.concatenate((np.random.normal(scale=.1, size=n),
                                   np.random.normal(scale=.1, size=n * (n - 1) // 2)))
             samples.append(exact_sample(n, hJb, 1000))
-        samples = np.stack(samples).astype(np.int8)
-        arrays = {"one": one.astype(np.int8), "samples": samples}
+        samples = np.stack(samples)  # int64: ConIII's numba helpers compile for one dtype
+        arrays = {"one": one.astype(np.int8), "samples": samples.astype(np.int8)}
         classes = {"enumerate": Enumerate, "pseudo": Pseudo, "mpf": MPF}
         for meth, cls in classes.items():
             solve(meth, one)  # imports
