@@ -139,6 +139,7 @@ def test_transfer_matrix_fit_recovers_2d_ising():
 # -- Potts model -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 17 s (sampler compile); Potts energies/gradients are checked in CI above
 def test_pairwise_potts_contract(key):
     """PairwisePotts: site_energies are energy differences, the gauge changes no energy
     difference, q = 2 reproduces SK, and the heat-bath sampler matches enumeration."""
@@ -197,8 +198,8 @@ def planted_sk():
     "fit",
     [
         training.fit_exact,
-        training.fit_pseudolikelihood,
-        pytest.param(training.fit_mpf, marks=pytest.mark.slow),  # CI budget
+        pytest.param(training.fit_pseudolikelihood, marks=pytest.mark.slow),  # CI budget
+        pytest.param(training.fit_mpf, marks=pytest.mark.slow),
     ],
 )
 def test_planted_sk_error_falls_like_inverse_sqrt_m(planted_sk, fit):
