@@ -66,6 +66,7 @@ from ._phase_retrieval import (
     random_student,
     sphere_retraction,
 )
+from ._potts_pairwise import PairwisePotts
 from ._rbm import RBM, RBMInfo, RBMState, block_gibbs, independent_site_bias, sample_chains
 from ._rnn import (
     LyapunovResult,
@@ -142,6 +143,7 @@ __all__ = [
     "NonreciprocalState",
     "PSpin",
     "PhaseRetrieval",
+    "PairwisePotts",
     "Potts",
     "RBMInfo",
     "RBMState",

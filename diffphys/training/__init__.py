@@ -3,6 +3,18 @@
 from ._ais import AISResult, ais, ais_reverse
 from ._ebm import cd, exact_gradient, init_chains, pcd
 from ._flow import gradient_flow
+from ._inverse import (
+    InverseFit,
+    exact_likelihood,
+    fit_exact,
+    fit_mpf,
+    fit_pseudolikelihood,
+    init_model,
+    model_moments,
+    mpf,
+    pseudolikelihood,
+)
+from ._inverse_data import SpinData, spin_data, spin_moments, stack_spin_data, unique_samples
 from ._loop import TrainState, from_loss, train
 from ._score import (
     denoising_score_matching,
@@ -13,6 +25,8 @@ from ._score import (
 )
 
 __all__ = [
+    "InverseFit",
+    "SpinData",
     "AISResult",
     "TrainState",
     "ais",
@@ -29,4 +43,16 @@ __all__ = [
     "pcd",
     "split_model",
     "train",
+    "unique_samples",
+    "exact_likelihood",
+    "fit_exact",
+    "fit_mpf",
+    "fit_pseudolikelihood",
+    "init_model",
+    "model_moments",
+    "mpf",
+    "pseudolikelihood",
+    "spin_data",
+    "spin_moments",
+    "stack_spin_data",
 ]

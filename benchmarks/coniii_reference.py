@@ -1,0 +1,284 @@
+"""ConIII reference solutions and timings for diffphys's inverse Ising estimators.
+
+ConIII 3.0.1 (Lee & Daniels, J. Open Res. Softw. 7(1):3, 2019) cannot share diffphys's
+environment: it needs numpy < 2, scipy < 1.12, numba < 0.61 and installs only with
+`pip install --no-build-isolation coniii` with CONDA_PREFIX set (its setup.py reads it). This
+script builds its own virtual environment for it (python3.11, default `/tmp/coniii-venv`) and
+runs ConIII there in a subprocess.
+
+    python benchmarks/coniii_reference.py data    # writes tests/data/coniii/*.npz + .json
+    python benchmarks/coniii_reference.py bench   # times ConIII vs diffphys, markdown table
+    python benchmarks/coniii_reference.py all     # both (default)
+
+Options: `--venv PATH`, `--batch B` (problems in the batch timing, default 1000).
+
+Reference problems (samples drawn exactly from the Boltzmann distribution, as ConIII's usage
+guide does):
+- `usage_guide_n5`: the usage guide's problem verbatim: `np.random.seed(0)`, N = 5,
+  h, J ~ N(0, 0.1^2), 1000 samples; Enumerate, Pseudo and MPF with default settings.
+- `n9`: N = 9 (the largest N whose enumeration equations ship with ConIII),
+  h ~ N(0, 0.1^2), J ~ N(0, 0.25/N), 2000 samples; Enumerate, Pseudo, MPF.
+- `n12`, `n20`: same distribution, N = 12 and 20, 2000 samples; Pseudo and MPF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "coniii"
+PINS = [
+    "numpy<2",
+    "scipy<1.12",
+    "numba<0.61",
+    "setuptools",
+    "wheel",
+    "multiprocess",
+    "dill",
+    "mpmath",
+    "joblib",
+    "matplotlib<3.9",
+]
+
+WORKER = textwrap.dedent(
+    r'''
+    import json, sys, time, warnings
+    import numpy as np
+    warnings.filterwarnings("ignore")
+    import coniii
+    from coniii import Enumerate, MPF, Pseudo
+    from coniii.utils import bin_states, pair_corr, define_ising_helper_functions
+    from importlib import import_module
+
+    calc_e = define_ising_helper_functions()[0]
+
+    def exact_sample(n, hJ, m):
+        """Draw m exact samples; the usage guide's recipe (same rng calls)."""
+        states = bin_states(n, True)
+        try:
+            p = import_module("coniii.ising_eqn.ising_eqn_%d_sym" % n).p(hJ)
+        except ModuleNotFoundError:
+            e = calc_e(states, hJ)
+            p = np.exp(-(e - e.min()))
+            p /= p.sum()
+        return states[np.random.choice(range(2 ** n), size=m, replace=True, p=p)]
+
+    def solve(name, sample):
+        t = time.perf_counter()
+        solver = {"enumerate": Enumerate, "pseudo": Pseudo, "mpf": MPF}[name](sample, iprint=False)
+        x = solver.solve()
+        return np.asarray(x, float), time.perf_counter() - t
+
+    mode, out = sys.argv[1], sys.argv[2]
+    res = {}
+    if mode == "data":
+        problems = {}
+        # ConIII usage guide, verbatim
+        n = 5
+        np.random.seed(0)
+        h = np.random.normal(scale=.1, size=n)
+        J = np.random.normal(scale=.1, size=n * (n - 1) // 2)
+        hJ = np.concatenate((h, J))
+        sample = exact_sample(n, hJ, 1000)
+        problems["usage_guide_n5"] = (n, hJ, sample, ("enumerate", "pseudo", "mpf"))
+        for n, seed, methods in ((9, 9, ("enumerate", "pseudo", "mpf")),
+                                 (12, 12, ("pseudo", "mpf")), (20, 20, ("pseudo", "mpf"))):
+            np.random.seed(seed)
+            h = np.random.normal(scale=.1, size=n)
+            J = np.random.normal(scale=np.sqrt(.25 / n), size=n * (n - 1) // 2)
+            hJ = np.concatenate((h, J))
+            problems["n%d" % n] = (n, hJ, exact_sample(n, hJ, 2000), methods)
+        for name, (n, hJ, sample, methods) in problems.items():
+            arrays = {"samples": sample.astype(np.int8), "true": hJ}
+            times = {}
+            for meth in methods:
+                arrays[meth], times[meth] = solve(meth, sample)
+            errors = {m: float(np.linalg.norm(arrays[m] - hJ)) for m in methods}
+            np.savez_compressed(f"{out}/{name}.npz", **arrays)
+            res[name] = {"n": n, "n_samples": int(len(sample)), "methods": list(methods),
+                         "parameter_error": errors, "seconds": times}
+    else:  # bench: one problem repeated, then a batch of problems in a Python loop
+        batch = int(sys.argv[3])
+        n = 5
+        np.random.seed(0)
+        hJ = np.concatenate((np.random.normal(scale=.1, size=n),
+                             np.random.normal(scale=.1, size=n * (n - 1) // 2)))
+        one = exact_sample(n, hJ, 1000)
+        samples = []
+        for b in range(batch):
+            np.random.seed(1000 + b)
+            hJb = np.concatenate((np.random.normal(scale=.1, size=n),
+                                  np.random.normal(scale=.1, size=n * (n - 1) // 2)))
+            samples.append(exact_sample(n, hJb, 1000))
+        samples = np.stack(samples)  # int64: ConIII's numba helpers compile for one dtype
+        arrays = {"one": one.astype(np.int8), "samples": samples.astype(np.int8)}
+        classes = {"enumerate": Enumerate, "pseudo": Pseudo, "mpf": MPF}
+        for meth, cls in classes.items():
+            solve(meth, one)  # imports
+            # documented usage: a new solver per data set; its constructor re-defines (and
+            # numba recompiles) ConIII's Ising helper functions every time
+            res["cold_" + meth] = solve(meth, one)[1]
+            ref = cls(one, iprint=False)
+            kw = dict(model=ref.model, calc_observables=ref.calc_observables, iprint=False)
+            if meth == "pseudo":
+                kw.update(get_multipliers_r=ref.get_multipliers_r,
+                          calc_observables_r=ref.calc_observables_r)
+
+            def warm(s):  # the compiled helpers reused: ConIII's best case
+                t = time.perf_counter()
+                x = cls(s, **kw).solve()
+                return np.asarray(x, float), time.perf_counter() - t
+
+            res["one_" + meth] = min(warm(one)[1] for _ in range(5))
+            t = time.perf_counter()
+            arrays[meth] = np.stack([warm(s)[0] for s in samples])
+            res["batch_" + meth] = time.perf_counter() - t
+        np.savez_compressed(f"{out}/bench.npz", **arrays)
+    res["versions"] = {"coniii": coniii.__version__ if hasattr(coniii, "__version__") else
+                       import_module("coniii.version").version, "numpy": np.__version__,
+                       "scipy": __import__("scipy").__version__,
+                       "numba": __import__("numba").__version__,
+                       "python": sys.version.split()[0]}
+    json.dump(res, open(f"{out}/{mode}.json", "w"), indent=1)
+    '''
+)
+
+
+def ensure_venv(venv: Path) -> Path:
+    """The venv's python, building the venv and installing ConIII 3.0.1 if needed."""
+    py = venv / "bin" / "python"
+    ok = py.exists() and subprocess.run(
+        [str(py), "-c", "import coniii"], capture_output=True
+    ).returncode == 0
+    if ok:
+        return py
+    subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", *PINS], check=True)
+    env = dict(os.environ, CONDA_PREFIX=str(venv))
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "--no-build-isolation", "coniii==3.0.1"],
+        check=True,
+        env=env,
+    )
+    return py
+
+
+def run_worker(py: Path, mode: str, out: Path, *args: str) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(WORKER)
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    subprocess.run([str(py), f.name, mode, str(out), *args], check=True, env=env)
+    return json.loads((out / f"{mode}.json").read_text())
+
+
+def write_data(py: Path, venv: Path) -> None:
+    DATA.mkdir(parents=True, exist_ok=True)
+    res = run_worker(py, "data", DATA)
+    (DATA / "data.json").unlink()
+    res["command"] = "python benchmarks/coniii_reference.py data"
+    res["venv"] = {"path": str(venv), "pins": PINS, "install": "CONDA_PREFIX=<venv> pip "
+                   "install --no-build-isolation coniii==3.0.1"}
+    res["recipe"] = __doc__.split("Reference problems")[1].strip()
+    (DATA / "reference.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(json.dumps(res, indent=1))
+
+
+def _time(fn, repeat=5):
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def bench(py: Path, batch: int) -> None:
+    import jax
+
+    from diffphys import training
+
+    out = Path(tempfile.mkdtemp(prefix="coniii-bench-"))
+    t0 = time.perf_counter()
+    ref = run_worker(py, "bench", out, str(batch))
+    wall_coniii = time.perf_counter() - t0
+    arrays = np.load(out / "bench.npz")
+    n = 5
+    iu = np.triu_indices(n, 1)
+    fits = {
+        "enumerate": training.fit_exact,
+        "pseudo": training.fit_pseudolikelihood,
+        "mpf": training.fit_mpf,
+    }
+
+    def vec(model):
+        J = np.asarray(model.J)
+        return np.concatenate([np.asarray(model.h), J[..., iu[0], iu[1]]], axis=-1)
+
+    rows = []
+    for name, fit in fits.items():
+        one = arrays["one"]
+
+        def ours_one(fit=fit, one=one):
+            return jax.block_until_ready(fit(training.spin_data(one)))
+
+        t = time.perf_counter()
+        ours_one()
+        compile_one = time.perf_counter() - t
+        t_one = _time(ours_one)
+
+        batched = jax.vmap(lambda d, fit=fit: fit(d))
+
+        def ours_batch(batched=batched):
+            data = training.stack_spin_data(training.spin_data(s) for s in arrays["samples"])
+            return jax.block_until_ready(batched(data))
+
+        t = time.perf_counter()
+        res = ours_batch()
+        compile_batch = time.perf_counter() - t
+        t_batch = _time(ours_batch, repeat=2)
+        diff = np.abs(vec(res.model) - arrays[name]).max()
+        rows.append((name, ref["cold_" + name], ref["one_" + name], t_one, compile_one,
+                     ref["batch_" + name],
+                     t_batch, compile_batch - t_batch, diff, bool(np.all(res.converged))))
+    print(f"ConIII subprocess wall time {wall_coniii:.1f} s; versions {ref['versions']}")
+    print(f"load average {os.getloadavg()}; {platform.processor() or platform.machine()}; "
+          f"jax {jax.__version__} on {jax.devices()[0].platform}")
+    print()
+    print(f"| method | ConIII one, new solver (ms) | ConIII one, reused helpers (ms) | "
+          f"diffphys one (ms) | ratio (reused) | ConIII batch of {batch} (s) | diffphys batch "
+          "(s) | ratio | diffphys compile one / batch (s) | max abs diff vs ConIII (batch) | "
+          "all converged |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, c0, c1, d1, k1, cb, db, kb, diff, conv in rows:
+        print(f"| {name} | {1e3 * c0:.0f} | {1e3 * c1:.1f} | {1e3 * d1:.1f} | {c1 / d1:.1f}x "
+              f"| {cb:.1f} | {db:.2f} | {cb / db:.0f}x | {k1:.1f} / {kb:.1f} | {diff:.1e} "
+              f"| {conv} |")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("mode", nargs="?", default="all", choices=["data", "bench", "all"])
+    p.add_argument("--venv", default="/tmp/coniii-venv")
+    p.add_argument("--batch", type=int, default=1000)
+    a = p.parse_args(argv)
+    venv = Path(a.venv)
+    py = ensure_venv(venv)
+    if a.mode in ("data", "all"):
+        write_data(py, venv)
+    if a.mode in ("bench", "all"):
+        bench(py, a.batch)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,430 @@
+r"""Inverse Ising and Potts estimators for `train`: exact likelihood, pseudo-likelihood, MPF.
+
+Each builder turns a `SpinData` into a `grad_fn(key, params, aux, t) -> (grads, aux,
+metrics)` for `diffphys.training.train`, where `params` is the model being fitted, an
+ordinary `diffphys.models.SK` (Ising) or `diffphys.models.PairwisePotts`. Couplings are
+restricted to a graph by a boolean (N, N) `mask` (gradients off the graph are zero), sample
+weights come from the data, and optional penalties $\lambda_1 \sum |J| + \lambda_2 \sum J^2$
+act on the stored couplings (both orders of each pair). The builders are pure in the data:
+`jax.vmap` a fit over stacked `SpinData`s and over keys. `fit_exact`, `fit_pseudolikelihood`
+and `fit_mpf` run `train` with Adam to convergence and return an `InverseFit`.
+
+Objectives (per unit weight of data, $w_\mu$ summing to one):
+
+- exact likelihood (N <= 20 Ising spins or q^N <= 2^20):
+  $\mathcal L = \sum_\mu w_\mu E(s^\mu) + \ln Z$, gradient = model moments - data moments
+  of the sufficient statistics (both from `spin_moments`-style sums; Z by enumeration);
+- pseudo-likelihood (Besag 1975; Aurell & Ekeberg, PRL 108, 090201 (2012)):
+  $\mathcal L = -\sum_\mu w_\mu \sum_i \ln p(s_i^\mu \mid s^\mu_{\setminus i})$; by default
+  every spin's conditional has its own row of couplings (asymmetric) and the fit is
+  symmetrised, $J \leftarrow (J + J^\top)/2$, afterwards (Aurell & Ekeberg's and ConIII's
+  choice); `symmetric=True` fits one symmetric J in all conditionals;
+- minimum probability flow (Sohl-Dickstein, Battaglino & DeWeese, PRL 107, 220601 (2011)),
+  single-site neighbours: $K = \sum_\mu w_\mu \sum_i \sum_{b \ne s_i^\mu}
+  \exp\{\tfrac12[E(s^\mu) - E(s^\mu_{i \to b})]\}$, minimised as $\ln K$ (ConIII's choice;
+  same minimiser). For Ising spins this is $\sum_\mu w_\mu \sum_i e^{-s_i^\mu f_i^\mu}$ with
+  local fields $f_i = h_i + \sum_j J_{ij} s_j$.
+
+Conventions: Ising energies are those of `SK`, $E = -\sum_i h_i s_i - \sum_{i<j} J_{ij}
+s_i s_j$, identical to ConIII's `Ising` (its multipliers are
+`concatenate([h, J[np.triu_indices(N, 1)]])`). Potts fits are returned in the zero-sum gauge.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .._errors import ConfigError, check_positive
+from ..exact import MAX_STATES
+from ..models import SK, PairwisePotts
+from ..models._potts_pairwise import check_mask
+from ._inverse_data import SpinData, one_hot, spin_data, spin_moments, unique_samples
+from ._loop import train
+
+
+class InverseFit(NamedTuple):
+    """Result of `fit_exact`, `fit_pseudolikelihood` and `fit_mpf`."""
+
+    model: Any
+    """The fitted `SK` (Ising) or `PairwisePotts` (zero-sum gauge)."""
+    converged: Any
+    """True when every gradient component of the objective is below `tol` and finite."""
+    grad_max: Any
+    """Largest absolute gradient component at the end (L1: the minimal subgradient)."""
+    loss: Any
+    """Final value of the objective (with penalties)."""
+
+
+# -- parameters ------------------------------------------------------------------------------
+
+
+def _as_data(data) -> SpinData:
+    # merging repeated samples changes no objective and divides the work (concrete data only)
+    return unique_samples(data if isinstance(data, SpinData) else spin_data(data))
+
+
+def _mask_array(mask, n: int):
+    return jnp.asarray(check_mask(mask, n), jnp.float32)
+
+
+def init_model(data: SpinData):
+    """All-zero fields and couplings of the right kind and size: an `SK` or a `PairwisePotts`."""
+    n, q = data.n, data.q
+    if data.potts:
+        return PairwisePotts(jnp.zeros((n, q), jnp.float32), jnp.zeros((n, n, q, q), jnp.float32))
+    return SK(jnp.zeros((n, n), jnp.float32), jnp.zeros((n,), jnp.float32))
+
+
+def _check_params(params, data: SpinData):
+    if data.potts:
+        ok = isinstance(params, PairwisePotts) and params.n == data.n and params.q == data.q
+        want = f"a PairwisePotts with N={data.n}, q={data.q}"
+    else:
+        ok = isinstance(params, SK) and params.n == data.n
+        want = f"an SK model with N={data.n}"
+    if not ok:
+        raise ConfigError(
+            f"params must be {want} (see diffphys.training.init_model), got "
+            f"{type(params).__name__}."
+        )
+
+
+def _transpose(J):
+    return J.T if J.ndim == 2 else J.transpose(1, 0, 3, 2)
+
+
+def _effective(model, mask, symmetrize: bool):
+    """The couplings the objective sees: symmetrised (if asked) and restricted to the graph."""
+    J = model.J
+    if symmetrize:
+        J = 0.5 * (J + _transpose(J))
+    J = J * (mask if J.ndim == 2 else mask[:, :, None, None])
+    return eqx.tree_at(lambda m: m.J, model, J)
+
+
+def _penalty(model, l1, l2):
+    J = model.J
+    return l1 * jnp.sum(jnp.abs(J)) + l2 * jnp.sum(J * J)
+
+
+def _mean_energy(model, moments):
+    """<E> given the moments (m, C): the energy is linear in the parameters."""
+    m, C = moments
+    return -jnp.sum(model.h * m) - 0.5 * jnp.sum(model.J * C)
+
+
+# -- objectives ------------------------------------------------------------------------------
+
+
+def _site_energies(model, data: SpinData):
+    """e[mu, i, a]: energy of sample mu with spin i set to its a-th value, up to a constant
+    per (mu, i); row i of J (asymmetric fits) enters spin i's conditional only."""
+    if data.potts:
+        o = one_hot(data)
+        return -model.h[None] - jnp.einsum("ijab,ujb->uia", model.J, o)
+    f = data.x @ model.J.T + model.h  # local fields f_i = h_i + sum_j J_ij s_j
+    return jnp.stack([f, -f], axis=-1)  # values (-1, +1)
+
+
+def _value_index(data: SpinData):
+    if data.potts:
+        return data.x
+    return ((data.x + 1.0) * 0.5).astype(jnp.int32)
+
+
+def _pl_objective(model, data: SpinData):
+    e = _site_energies(model, data)
+    idx = _value_index(data)
+    e_obs = jnp.take_along_axis(e, idx[..., None], axis=-1)[..., 0]
+    nll = e_obs + jax.nn.logsumexp(-e, axis=-1)  # -ln p(s_i | rest), (M, N)
+    return data.weights @ jnp.sum(nll, axis=-1)
+
+
+def _mpf_objective(model, data: SpinData):
+    e = _site_energies(model, data)
+    idx = _value_index(data)
+    e_obs = jnp.take_along_axis(e, idx[..., None], axis=-1)
+    log_flow = 0.5 * (e_obs - e)  # (M, N, q); the entry b = s_i is exp(0) = 1, not a neighbour
+    not_self = jax.nn.one_hot(idx, data.q, dtype=e.dtype) == 0
+    log_flow = jnp.where(not_self, log_flow, -jnp.inf)
+    per_sample = jax.nn.logsumexp(log_flow.reshape(log_flow.shape[0], -1), axis=-1)
+    return jax.nn.logsumexp(per_sample, b=data.weights)
+
+
+def _check_enumerable(data: SpinData):
+    n_states = data.q**data.n
+    if n_states > MAX_STATES:
+        raise ConfigError(
+            f"exact likelihood enumerates q^N = {data.q}^{data.n} = {n_states} configurations, "
+            f"more than {MAX_STATES}; use pseudolikelihood or mpf for N > 20 Ising spins."
+        )
+
+
+def _configurations(data: SpinData):
+    n, q = data.n, data.q
+    idx = np.arange(q**n)[:, None] // q ** np.arange(n)[None, :] % q
+    if data.potts:
+        return jax.nn.one_hot(jnp.asarray(idx, jnp.int32), q, dtype=jnp.float32)
+    return jnp.asarray(2 * idx - 1, jnp.float32)
+
+
+def model_moments(model, data: SpinData):
+    r"""Exact model moments $(\langle s_i\rangle, \langle s_i s_j\rangle)$ (Ising) or one- and
+    two-site marginals (Potts) and $\ln Z$, by enumeration of all configurations.
+
+    **Returns:** `((m, C), log_z)`, in the layout of `spin_moments`.
+    """
+    _check_enumerable(data)
+    X = _configurations(data)
+    if data.potts:
+        E = -jnp.einsum("sia,ia->s", X, model.h) - 0.5 * jnp.einsum(
+            "sia,ijab,sjb->s", X, model.J, X
+        )
+        log_z = jax.nn.logsumexp(-E)
+        p = jnp.exp(-E - log_z)
+        pX = p[:, None, None] * X
+        m = jnp.sum(pX, axis=0)
+        n, q = model.h.shape
+        C = (pX.reshape(-1, n * q).T @ X.reshape(-1, n * q)).reshape(n, q, n, q)
+        return (m, C.transpose(0, 2, 1, 3)), log_z
+    E = -0.5 * jnp.sum((X @ model.J) * X, axis=-1) - X @ model.h
+    log_z = jax.nn.logsumexp(-E)
+    p = jnp.exp(-E - log_z)
+    return (p @ X, (X * p[:, None]).T @ X), log_z
+
+
+def _exact_objective_and_grad(model, data, mask, l1, l2, symmetrize):
+    d_mom = spin_moments(data)
+
+    def value(mdl, mom_model):
+        eff = _effective(mdl, mask, symmetrize)
+        # d/dθ [<E>_data - <E>_model] with the model's moments held fixed is the exact
+        # gradient of <E>_data + ln Z: data moments minus model moments.
+        return _mean_energy(eff, d_mom) - _mean_energy(eff, mom_model) + _penalty(eff, l1, l2)
+
+    mom, log_z = model_moments(_effective(model, mask, symmetrize), data)
+    mom = jax.lax.stop_gradient(mom)
+    grads = jax.grad(value)(model, mom)
+    eff = _effective(model, mask, symmetrize)
+    loss = _mean_energy(eff, d_mom) + log_z + _penalty(eff, l1, l2)
+    return loss, grads
+
+
+def _smooth_objective(kind):
+    obj = {"pseudolikelihood": _pl_objective, "mpf": _mpf_objective}[kind]
+
+    def value(model, data, mask, l1, l2, symmetrize):
+        eff = _effective(model, mask, symmetrize)
+        return obj(eff, data) + _penalty(eff, l1, l2)
+
+    return value
+
+
+def _objective_and_grad(kind, model, data, mask, l1, l2, symmetrize):
+    if kind == "exact":
+        return _exact_objective_and_grad(model, data, mask, l1, l2, symmetrize)
+    return jax.value_and_grad(_smooth_objective(kind))(model, data, mask, l1, l2, symmetrize)
+
+
+def _grad_fn(kind, data, mask, l1, l2, symmetrize, key, params, aux, t):
+    loss, grads = _objective_and_grad(kind, params, data, mask, l1, l2, symmetrize)
+    return grads, aux, {"loss": loss}
+
+
+def _builder(kind, data, mask, l1, l2, symmetrize):
+    data = _as_data(data)
+    for name, v in (("l1", l1), ("l2", l2)):
+        if not isinstance(v, jax.core.Tracer) and (not np.isfinite(v) or v < 0):
+            raise ConfigError(f"{name} must be a finite number >= 0, got {v!r}.")
+    if kind == "exact":
+        _check_enumerable(data)
+    return jax.tree_util.Partial(
+        _grad_fn, kind, data, _mask_array(mask, data.n), l1, l2, symmetrize
+    )
+
+
+def exact_likelihood(data, *, mask=None, l1: float = 0.0, l2: float = 0.0):
+    r"""Exact maximum-likelihood gradient by enumeration (Ising N <= 20, Potts q^N <= 2^20).
+
+    $$\nabla_{h_i}\mathcal L = \langle s_i\rangle_{\rm model} - \langle s_i\rangle_{\rm data},
+    \quad \nabla_{J_{ij}}\mathcal L = \tfrac12(\langle s_i s_j\rangle_{\rm model} -
+    \langle s_i s_j\rangle_{\rm data})$$
+
+    (the stored J holds each pair twice), the model moments by exact enumeration
+    (`model_moments`); for Potts the same with one- and two-site marginals.
+
+    **Arguments:**
+
+    - `data`: a `SpinData` (or a ±1 array, passed through `spin_data`).
+    - `mask`: optional boolean (N, N) graph of the couplings.
+    - `l1`, `l2`: penalties on the couplings.
+
+    **Returns:** `grad_fn(key, params, aux, t) -> (grads, aux, {"loss"})` for `train`, with
+    `params` an `SK`/`PairwisePotts` (start from `init_model(data)`); `aux` is unused. The loss
+    is minus the mean log-likelihood plus the penalties.
+    """
+    return _builder("exact", data, mask, l1, l2, True)
+
+
+def pseudolikelihood(
+    data, *, mask=None, l1: float = 0.0, l2: float = 0.0, symmetric: bool = False
+):
+    r"""Pseudo-likelihood gradient (Aurell & Ekeberg, PRL 108, 090201 (2012)).
+
+    $$\mathcal L = -\sum_\mu w_\mu \sum_i \ln p(s_i^\mu \mid s^\mu_{\setminus i}),\qquad
+    p(s_i = a \mid \cdot) = \frac{e^{-e_i(a)}}{\sum_b e^{-e_i(b)}},\quad
+    e_i(a) = -h_i(a) - \textstyle\sum_j J_{ij}(a, s_j).$$
+
+    **Arguments:**
+
+    - `data`: a `SpinData` (or a ±1 array).
+    - `mask`: optional boolean (N, N) graph of the couplings.
+    - `l1`, `l2`: penalties on the couplings.
+    - `symmetric`: False (default): row i of `params.J` enters only spin i's conditional
+      (asymmetric pseudo-likelihood; symmetrise the fit afterwards, as `fit_pseudolikelihood`
+      does). True: one symmetric J, $(J + J^\top)/2$, in every conditional.
+
+    **Returns:** `grad_fn` for `train` (see `exact_likelihood`).
+    """
+    return _builder("pseudolikelihood", data, mask, l1, l2, bool(symmetric))
+
+
+def mpf(data, *, mask=None, l1: float = 0.0, l2: float = 0.0):
+    r"""Minimum probability flow gradient (Sohl-Dickstein, Battaglino & DeWeese 2011).
+
+    $$\ln K = \ln \sum_\mu w_\mu \sum_i \sum_{b \ne s_i^\mu}
+    \exp\!\big(\tfrac12 [e_i(s_i^\mu) - e_i(b)]\big),$$
+
+    with single-site neighbours (single spin flips for Ising, single-site state changes for
+    Potts) and all neighbours counted, data states included (ConIII's `all_connected=True`).
+
+    **Arguments:** as `exact_likelihood`. **Returns:** `grad_fn` for `train`.
+    """
+    return _builder("mpf", data, mask, l1, l2, True)
+
+
+# -- convenience fits ------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=32)
+def _adam(learning_rate: float, n_steps: int):
+    # One object per setting: `train` compiles once per optimizer object.
+    return optax.adam(optax.cosine_decay_schedule(learning_rate, n_steps, alpha=1e-4))
+
+
+def _grad_max(grads, params, l1):
+    leaves = []
+    for g, p, name in ((grads.h, params.h, "h"), (grads.J, params.J, "J")):
+        if name == "J":
+            # minimal subgradient of l1 |J| (g already holds l1 sign(J)): the gradient where
+            # J != 0 (beyond 1e-6), max(|smooth part| - l1, 0) where J = 0
+            smooth = g - l1 * jnp.sign(p)
+            g = jnp.where(jnp.abs(p) > 1e-6, g, jnp.maximum(jnp.abs(smooth) - l1, 0.0))
+        leaves.append(jnp.max(jnp.abs(g)))
+    return jnp.max(jnp.stack(leaves))
+
+
+def _fit(kind, data, *, mask, l1, l2, symmetric, n_steps, learning_rate, tol, init, optimizer,
+         key):
+    data = _as_data(data)
+    if int(n_steps) != n_steps or n_steps < 1:
+        raise ConfigError(f"n_steps must be a positive integer, got {n_steps!r}.")
+    check_positive("learning_rate", learning_rate)
+    check_positive("tol", tol)
+    grad_fn = _builder(kind, data, mask, l1, l2, symmetric)
+    params = init_model(data) if init is None else init
+    _check_params(params, data)
+    opt = _adam(float(learning_rate), int(n_steps)) if optimizer is None else optimizer
+    key = jax.random.key(0) if key is None else key
+    return _fit_run(grad_fn, opt, int(n_steps), params, key, tol)
+
+
+@eqx.filter_jit
+def _fit_run(grad_fn, opt, n_steps, params, key, tol):
+    kind, data, mask, l1, l2, symmetric = grad_fn.args
+    with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes int and float
+        state, _ = train(key, params, grad_fn, opt, n_steps)
+    model = state.params
+    loss, grads = _objective_and_grad(kind, model, data, mask, l1, l2, symmetric)
+    gmax = _grad_max(grads, model, l1)
+    converged = jnp.isfinite(loss) & (gmax < tol)
+    if symmetric or kind != "pseudolikelihood" or not data.potts:
+        model = _effective(model, mask, True)  # asymmetric Ising PL: (J + J^T)/2
+    else:  # asymmetric Potts PL: gauge every row to zero sum, then average both orders
+        model = _effective(model, mask, False).zero_sum_gauge()
+        model = _effective(model, mask, True)
+    if data.potts:
+        model = model.zero_sum_gauge()
+    return InverseFit(model, converged, gmax, loss)
+
+
+_FIT_DOC = """
+
+    **Arguments:**
+
+    - `data`: a `SpinData` (or a ±1 array of shape (M, N), passed through `spin_data`).
+    - `mask`: optional boolean (N, N) graph of the couplings (default: all pairs).
+    - `l1`, `l2`: penalties $\\lambda_1 \\sum |J| + \\lambda_2 \\sum J^2$ on the couplings.
+    - `n_steps`: Adam updates (one `train` call, cosine-decayed learning rate).
+    - `learning_rate`: initial Adam learning rate.
+    - `tol`: convergence threshold on the largest gradient component of the objective.
+    - `init`: starting model (default `init_model(data)`, all zeros).
+    - `optimizer`: an optax optimizer replacing the default Adam schedule.
+    - `key`: PRNG key for `train` (the objectives are deterministic; default key 0).
+
+    **Returns:** an `InverseFit(model, converged, grad_max, loss)`. `jax.vmap` it over stacked
+    `SpinData`s (one compiled call for a batch of problems)."""
+
+
+def fit_exact(data, *, mask=None, l1=0.0, l2=0.0, n_steps: int = 2000, learning_rate=0.05,
+              tol=1e-4, init=None, optimizer=None, key=None) -> InverseFit:
+    return _fit("exact", data, mask=mask, l1=l1, l2=l2, symmetric=True, n_steps=n_steps,
+                learning_rate=learning_rate, tol=tol, init=init, optimizer=optimizer, key=key)
+
+
+def fit_pseudolikelihood(data, *, mask=None, l1=0.0, l2=0.0, symmetric: bool = False,
+                         n_steps: int = 2000, learning_rate=0.05, tol=1e-4, init=None,
+                         optimizer=None, key=None) -> InverseFit:
+    return _fit("pseudolikelihood", data, mask=mask, l1=l1, l2=l2, symmetric=bool(symmetric),
+                n_steps=n_steps, learning_rate=learning_rate, tol=tol, init=init,
+                optimizer=optimizer, key=key)
+
+
+def fit_mpf(data, *, mask=None, l1=0.0, l2=0.0, n_steps: int = 2000, learning_rate=0.05,
+            tol=1e-4, init=None, optimizer=None, key=None) -> InverseFit:
+    return _fit("mpf", data, mask=mask, l1=l1, l2=l2, symmetric=True, n_steps=n_steps,
+                learning_rate=learning_rate, tol=tol, init=init, optimizer=optimizer, key=key)
+
+
+fit_exact.__doc__ = (
+    "Maximum-likelihood fit by exact enumeration (see `exact_likelihood`)." + _FIT_DOC
+)
+fit_pseudolikelihood.__doc__ = (
+    "Pseudo-likelihood fit (see `pseudolikelihood`); asymmetric by default, the returned "
+    "couplings symmetrised, $J = (J + J^\\top)/2$ (Potts: each row gauged to zero sum first)."
+    + _FIT_DOC.replace(
+        "    - `n_steps`",
+        "    - `symmetric`: fit one symmetric J in every conditional instead.\n    - `n_steps`",
+    )
+)
+fit_mpf.__doc__ = "Minimum-probability-flow fit (see `mpf`)." + _FIT_DOC
+
+
+__all__ = [
+    "InverseFit",
+    "exact_likelihood",
+    "fit_exact",
+    "fit_mpf",
+    "fit_pseudolikelihood",
+    "init_model",
+    "model_moments",
+    "mpf",
+    "pseudolikelihood",
+]

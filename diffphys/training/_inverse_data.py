@@ -1,0 +1,221 @@
+r"""Data in for inverse Ising and Potts problems: checked samples with weights, and their moments.
+
+`spin_data` turns a (samples, N) array of ±1, {0, 1} or integer Potts states into a
+`SpinData` pytree (Ising samples as ±1 floats, Potts samples as int32 states 0..q-1, weights
+normalised to sum to one), checking it once, eagerly, with one clear error line. Being a
+pytree, a `SpinData` can be stacked and `jax.vmap`-ped over data sets. `spin_moments` gives
+the weighted sufficient statistics that every estimator matches: means and pair correlations.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._errors import ConfigError, ShapeError
+from .._types import Array, Float
+
+_KINDS = ("pm1", "01", "potts")
+
+
+class SpinData(eqx.Module):
+    """Samples of N discrete variables with normalised weights (build it with `spin_data`).
+
+    - `x`: shape (M, N): ±1 as floats for Ising data, int32 states 0..q-1 for Potts data.
+    - `weights`: shape (M,), non-negative, summing to one.
+    - `q`: number of states per variable (2 for Ising).
+    - `potts`: whether the variables are Potts states (else Ising spins ±1).
+    """
+
+    x: Array
+    weights: Float[Array, " m"]
+    q: int = eqx.field(static=True)
+    potts: bool = eqx.field(static=True)
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[-1]
+
+    @property
+    def n_samples(self) -> int:
+        return self.x.shape[-2]
+
+
+def spin_data(samples, *, kind: str = "pm1", q: int | None = None, weights=None) -> SpinData:
+    r"""Check samples of Ising spins or Potts states and wrap them with normalised weights.
+
+    **Arguments:**
+
+    - `samples`: array of shape (M, N), M >= 1 samples of N >= 2 variables; integer, boolean
+      or real values equal to integers.
+    - `kind`: `"pm1"` (Ising spins ±1), `"01"` (Ising spins written 0/1, mapped to
+      $s = 2x - 1$) or `"potts"` (states 0..q-1).
+    - `q`: number of Potts states (`kind="potts"` only; default: max state + 1, at least 2).
+    - `weights`: optional non-negative sample weights, shape (M,), not all zero; normalised
+      to sum to one (default uniform).
+
+    **Returns:** a `SpinData`.
+
+    Raises `ConfigError`/`ShapeError` (one line saying what is wrong) for an empty array, a
+    wrong number of dimensions, a non-numeric or complex dtype, values outside the declared
+    alphabet, and negative, non-finite or mismatched weights.
+    """
+    if kind not in _KINDS:
+        raise ConfigError(f"kind must be one of {_KINDS}, got {kind!r}.")
+    if isinstance(samples, jax.core.Tracer):
+        raise ConfigError(
+            "spin_data checks concrete arrays; call it outside jit/vmap and vmap over the "
+            "resulting SpinData (stack several with jax.tree.map(jnp.stack, ...))."
+        )
+    a = np.asarray(samples)
+    if a.dtype == object or a.dtype.kind in "USVcmM":
+        raise ConfigError(
+            f"samples must be a numeric array of spins or states, got dtype {a.dtype}; convert "
+            f"it with np.asarray(samples, dtype=int)."
+        )
+    if a.ndim != 2:
+        raise ShapeError(f"samples must have shape (n_samples, n_spins), got shape {a.shape}.")
+    if a.size == 0:
+        raise ConfigError(f"samples is empty (shape {a.shape}); need at least one sample.")
+    if a.shape[1] < 2:
+        raise ShapeError(f"need at least 2 variables per sample, got shape {a.shape}.")
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+            raise ConfigError(
+                "samples hold non-integer or non-finite values; spins must be ±1, 0/1 or "
+                "integer Potts states."
+            )
+    ai = a.astype(np.int64)
+    if kind == "pm1":
+        if not np.all(np.abs(ai) == 1):
+            bad = np.unique(ai[np.abs(ai) != 1])[:5]
+            hint = " (0/1 data: use kind='01')" if set(np.unique(ai)) <= {0, 1} else ""
+            raise ConfigError(f"kind='pm1' needs spins ±1, found values {bad.tolist()}{hint}.")
+        x = jnp.asarray(ai, jnp.float32)
+        qq, potts = 2, False
+    elif kind == "01":
+        if not np.all((ai == 0) | (ai == 1)):
+            bad = np.unique(ai[(ai != 0) & (ai != 1)])[:5]
+            raise ConfigError(f"kind='01' needs values 0/1, found values {bad.tolist()}.")
+        x = jnp.asarray(2 * ai - 1, jnp.float32)
+        qq, potts = 2, False
+    else:
+        qq = max(int(ai.max()) + 1, 2) if q is None else q
+        if int(qq) != qq or qq < 2:
+            raise ConfigError(f"q must be an integer >= 2, got {q!r}.")
+        qq = int(qq)
+        if ai.min() < 0 or ai.max() >= qq:
+            raise ConfigError(
+                f"kind='potts' with q={qq} needs states 0..{qq - 1}, found values in "
+                f"[{int(ai.min())}, {int(ai.max())}]."
+            )
+        x = jnp.asarray(ai, jnp.int32)
+        potts = True
+    if kind != "potts" and q not in (None, 2):
+        raise ConfigError(f"q is for kind='potts' (Ising data has q = 2), got q={q!r}.")
+    m = a.shape[0]
+    if weights is None:
+        w = np.full(m, 1.0 / m)
+    else:
+        w = np.asarray(weights)
+        if w.dtype == object or w.dtype.kind not in "biuf":
+            raise ConfigError(f"weights must be real numbers, got dtype {w.dtype}.")
+        if w.shape != (m,):
+            raise ShapeError(f"weights must have shape ({m},) (one per sample), got {w.shape}.")
+        w = w.astype(np.float64)
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise ConfigError("weights must be finite, non-negative and not all zero.")
+        w = w / w.sum()
+    return SpinData(x, jnp.asarray(w, jnp.float32), qq, potts)
+
+
+def _is_concrete(data: SpinData) -> bool:
+    return not any(isinstance(a, jax.core.Tracer) for a in (data.x, data.weights))
+
+
+def unique_samples(data: SpinData, *, pad_to: int | None = None) -> SpinData:
+    """Merge repeated samples into one row each, adding their weights (concrete data only).
+
+    Every estimator's objective is a weighted sum over samples, so this changes no result and
+    divides the work by the repetition factor (1000 samples of N = 5 spins hold at most 32
+    distinct rows). `pad_to` appends zero-weight copies of the first row up to that many rows,
+    so data sets with different numbers of distinct rows can be stacked for `jax.vmap`.
+    Tracers (data inside `jit`/`vmap`) are returned unchanged.
+    """
+    if not _is_concrete(data):
+        return data
+    x = np.asarray(data.x)
+    rows, inverse = np.unique(x, axis=0, return_inverse=True)
+    w = np.zeros(len(rows))
+    np.add.at(w, inverse.reshape(-1), np.asarray(data.weights, np.float64))
+    if pad_to is not None:
+        if pad_to < len(rows):
+            raise ConfigError(f"pad_to={pad_to} is less than the {len(rows)} distinct samples.")
+        extra = pad_to - len(rows)
+        rows = np.concatenate([rows, np.repeat(rows[:1], extra, axis=0)])
+        w = np.concatenate([w, np.zeros(extra)])
+    return SpinData(jnp.asarray(rows, x.dtype), jnp.asarray(w, jnp.float32), data.q, data.potts)
+
+
+def stack_spin_data(datasets, *, unique: bool = True) -> SpinData:
+    """Stack `SpinData`s of one kind and size into one batched `SpinData` for `jax.vmap`.
+
+    With `unique` (default) each data set's repeated samples are merged first
+    (`unique_samples`) and all are padded with zero-weight rows to a common length.
+
+    **Returns:** a `SpinData` whose arrays have a leading data-set axis.
+    """
+    datasets = list(datasets)
+    if not datasets:
+        raise ConfigError("stack_spin_data needs at least one SpinData.")
+    kinds = {(d.q, d.potts, d.n) for d in datasets}
+    if len(kinds) != 1:
+        raise ConfigError(f"data sets differ in (q, potts, N): {sorted(kinds)}; stack like ones.")
+    if unique:
+        datasets = [unique_samples(d) for d in datasets]
+        longest = max(d.n_samples for d in datasets)
+        datasets = [unique_samples(d, pad_to=longest) for d in datasets]
+    if len({d.n_samples for d in datasets}) != 1:
+        raise ConfigError("data sets have different numbers of samples; use unique=True to pad.")
+    return jax.tree.map(lambda *a: jnp.stack(a), *datasets)
+
+
+def one_hot(data: SpinData) -> Float[Array, "m n q"]:
+    """Potts states as one-hot vectors, shape (M, N, q), float32."""
+    return jax.nn.one_hot(data.x, data.q, dtype=jnp.float32)
+
+
+def spin_moments(data: SpinData):
+    r"""Weighted first and second moments of the data: what maximum likelihood matches.
+
+    Ising: $m_i = \sum_\mu w_\mu s_i^\mu$ and $C_{ij} = \sum_\mu w_\mu s_i^\mu s_j^\mu$
+    (not connected; $C_{ii} = 1$). Potts: the one-site and two-site frequencies
+    $m_i(a) = \sum_\mu w_\mu \delta(s_i^\mu, a)$, shape (N, q), and
+    $C_{ij}(a, b) = \sum_\mu w_\mu \delta(s_i^\mu, a)\delta(s_j^\mu, b)$, shape (N, N, q, q).
+
+    **Arguments:**
+
+    - `data`: a `SpinData` (vmap over stacked data sets).
+
+    **Returns:** `(m, C)`.
+    """
+    w = data.weights
+    if data.potts:
+        o = one_hot(data)
+        m = jnp.einsum("u,uia->ia", w, o)
+        C = jnp.einsum("u,uia,ujb->ijab", w, o, o)
+        return m, C
+    x = data.x
+    return w @ x, jnp.einsum("u,ui,uj->ij", w, x, x)
+
+
+__all__ = [
+    "SpinData",
+    "one_hot",
+    "spin_data",
+    "spin_moments",
+    "stack_spin_data",
+    "unique_samples",
+]
