@@ -1,6 +1,16 @@
 """Training loops: plain optax inside `lax.scan`, vmapped over seeds and hyperparameters."""
 
 from ._ais import AISResult, ais, ais_reverse
+from ._boltzmann import (
+    FitResult,
+    MCHState,
+    boltzmann_learning,
+    fit_boltzmann,
+    fit_mch,
+    init_mch,
+    init_spins,
+    monte_carlo_histogram,
+)
 from ._ebm import cd, exact_gradient, init_chains, pcd
 from ._loop import TrainState, from_loss, train
 from ._score import (
@@ -12,6 +22,14 @@ from ._score import (
 )
 
 __all__ = [
+    "monte_carlo_histogram",
+    "init_spins",
+    "init_mch",
+    "fit_mch",
+    "fit_boltzmann",
+    "boltzmann_learning",
+    "MCHState",
+    "FitResult",
     "AISResult",
     "TrainState",
     "ais",
