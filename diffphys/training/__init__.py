@@ -13,6 +13,7 @@ from ._boltzmann import (
 )
 from ._ebm import cd, exact_gradient, init_chains, pcd
 from ._loop import TrainState, from_loss, train
+from ._observable_grad import fluctuation_surrogate, langevin_pathwise
 from ._score import (
     denoising_score_matching,
     dsm_loss,
@@ -22,6 +23,8 @@ from ._score import (
 )
 
 __all__ = [
+    "langevin_pathwise",
+    "fluctuation_surrogate",
     "monte_carlo_histogram",
     "init_spins",
     "init_mch",
