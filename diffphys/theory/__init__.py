@@ -65,6 +65,13 @@ from ._hopfield import (
     exponential_stable_fraction,
     overlap_rate,
 )
+from ._inverse_ising import (
+    connected_correlation,
+    independent_pair_inverse,
+    mean_field_inverse,
+    sessak_monasson_inverse,
+    tap_inverse,
+)
 from ._ising import T_C as ISING_2D_TC
 from ._ising import onsager_energy, onsager_free_energy, yang_magnetization
 from ._kde import (
@@ -107,6 +114,11 @@ from ._spherical_bm import (
 )
 
 __all__ = [
+    "tap_inverse",
+    "sessak_monasson_inverse",
+    "mean_field_inverse",
+    "independent_pair_inverse",
+    "connected_correlation",
     "TeacherStudentScores",
     "condensation_free_energy",
     "ISING_2D_TC",

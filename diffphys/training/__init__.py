@@ -1,6 +1,16 @@
 """Training loops: plain optax inside `lax.scan`, vmapped over seeds and hyperparameters."""
 
 from ._ais import AISResult, ais, ais_reverse
+from ._boltzmann import (
+    FitResult,
+    MCHState,
+    boltzmann_learning,
+    fit_boltzmann,
+    fit_mch,
+    init_mch,
+    init_spins,
+    monte_carlo_histogram,
+)
 from ._ebm import cd, exact_gradient, init_chains, pcd
 from ._flow import gradient_flow
 from ._inverse import (
@@ -16,6 +26,7 @@ from ._inverse import (
 )
 from ._inverse_data import SpinData, spin_data, spin_moments, stack_spin_data, unique_samples
 from ._loop import TrainState, from_loss, train
+from ._observable_grad import fluctuation_surrogate, langevin_pathwise
 from ._score import (
     denoising_score_matching,
     dsm_loss,
@@ -27,6 +38,16 @@ from ._score import (
 __all__ = [
     "InverseFit",
     "SpinData",
+    "langevin_pathwise",
+    "fluctuation_surrogate",
+    "monte_carlo_histogram",
+    "init_spins",
+    "init_mch",
+    "fit_mch",
+    "fit_boltzmann",
+    "boltzmann_learning",
+    "MCHState",
+    "FitResult",
     "AISResult",
     "TrainState",
     "ais",

@@ -1,0 +1,220 @@
+r"""Closed-form inverse Ising: couplings and fields from means and pair correlations.
+
+The model is `diffphys.models.SK(J, h)` at beta = 1,
+$P(s) \propto \exp\big(\sum_i h_i s_i + \sum_{i<j} J_{ij} s_i s_j\big)$, $s_i = \pm 1$. The inputs
+are the means $m_i = \langle s_i\rangle$ and the (non-connected) pair correlations
+$C_{ij} = \langle s_i s_j\rangle$ (diagonal ignored, taken as 1); every formula uses the
+connected correlation $c_{ij} = C_{ij} - m_i m_j$, $c_{ii} = 1 - m_i^2$.
+
+- naive mean field (nMF; Kappen & Rodríguez, Neural Comput. 10, 1137 (1998)):
+  $J_{ij} = -(c^{-1})_{ij}$, $h_i = \operatorname{artanh} m_i - \sum_j J_{ij} m_j$;
+- TAP (Kappen & Rodríguez 1998; Tanaka, PRE 58, 2302 (1998)): the Thouless–Anderson–Palmer
+  free energy gives $(c^{-1})_{ij} = -J_{ij} - 2 J_{ij}^2 m_i m_j$ for $i \ne j$, solved for the
+  root that tends to nMF as $m_i m_j \to 0$,
+  $J_{ij} = \big(\sqrt{1 - 8 m_i m_j (c^{-1})_{ij}} - 1\big)/(4 m_i m_j)$, and
+  $h_i = \operatorname{artanh} m_i - \sum_j J_{ij} m_j + m_i \sum_j J_{ij}^2 (1 - m_j^2)$;
+- Sessak–Monasson (J. Phys. A 42, 055001 (2009)), the small-correlation expansion resummed
+  over loops (nMF) and over pairs (independent pairs), minus the term the two count twice:
+  $J_{ij} = -(c^{-1})_{ij} + J^{\rm IP}_{ij} - c_{ij}/\big((1-m_i^2)(1-m_j^2) - c_{ij}^2\big)$,
+  with the exact two-spin coupling
+  $J^{\rm IP}_{ij} = \tfrac14 \ln \frac{p_{++}\,p_{--}}{p_{+-}\,p_{-+}}$ of the pair's
+  marginal $p_{ab} = \tfrac14(1 + a m_i + b m_j + ab\,C_{ij})$.
+
+The formulas are quoted in the form of Nguyen, Zecchina & Berg, "Inverse statistical problems:
+from the inverse Ising problem to data science", Adv. Phys. 66, 197 (2017), Sec. 5. For two
+spins the loop and pair-subtraction terms cancel ($-(c^{-1})_{12} = c_{12}/(c_{11}c_{22} -
+c_{12}^2)$), so Sessak–Monasson is exact there. The Sessak–Monasson fields are not given in
+closed form by that review; here they are the TAP fields
+$h_i = \operatorname{artanh} m_i - \sum_j J_{ij} m_j + m_i \sum_j J_{ij}^2 (1 - m_j^2)$ evaluated
+at the Sessak–Monasson couplings (a choice made here: their error is $O(J^3)$, measured in
+`tests/test_inverse_ising.py`, where the pair-sum fields of `independent_pair_inverse` are exact
+for two spins but only $O(J^2)$ in general).
+
+nMF is exact to first order in the couplings (its error is $O(J^2)$ when the means are
+nonzero), TAP and Sessak–Monasson to second order (error $O(J^3)$); at low temperature all three
+are biased (Nguyen et al. 2017, Fig. 5), which `diffphys inverse-ising` shows.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._errors import ConfigError, ShapeError
+from .._types import Array, Float
+
+
+def _check(m, C) -> tuple[Array, Array]:
+    m = jnp.asarray(m)
+    C = jnp.asarray(C)
+    if not jnp.issubdtype(m.dtype, jnp.floating):
+        m = m.astype(jnp.float32)
+    C = C.astype(m.dtype)
+    if m.ndim != 1 or m.shape[0] < 2:
+        raise ShapeError(f"m must be a vector of N >= 2 spin means, got shape {m.shape}.")
+    n = m.shape[0]
+    if C.shape != (n, n):
+        raise ShapeError(f"C must be the ({n}, {n}) matrix of <s_i s_j>, got shape {C.shape}.")
+    try:
+        mn = np.asarray(m)
+    except Exception:  # traced: no eager value check
+        return m, C
+    if np.any(np.abs(mn) >= 1) or not np.all(np.isfinite(mn)):
+        raise ConfigError(
+            "every mean must satisfy |m_i| < 1 (a spin frozen in the data has an infinite field);"
+            " drop such spins or regularise the means (e.g. pseudocounts)."
+        )
+    return m, C
+
+
+def connected_correlation(m, C) -> Float[Array, "n n"]:
+    r"""$c_{ij} = C_{ij} - m_i m_j$ off the diagonal and $1 - m_i^2$ on it."""
+    return _connected(*_check(m, C))
+
+
+def _offdiag(a):
+    return a * (1 - jnp.eye(a.shape[0], dtype=a.dtype))
+
+
+def mean_field_inverse(m, C) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
+    r"""Naive mean-field inversion: $J = -c^{-1}$ off the diagonal (Kappen & Rodríguez 1998).
+
+    $$J_{ij} = -(c^{-1})_{ij}\ (i\ne j),\qquad h_i = \operatorname{artanh} m_i - \sum_j J_{ij}m_j,$$
+
+    with $c$ the connected correlation matrix (`connected_correlation`).
+
+    **Arguments:**
+
+    - `m`: means $\langle s_i\rangle$, shape (N,), each $|m_i| < 1$.
+    - `C`: pair correlations $\langle s_i s_j\rangle$, shape (N, N) (diagonal ignored).
+
+    **Returns:** `(h, J)`: fields (N,) and symmetric couplings (N, N) with zero diagonal, in the
+    convention of `models.SK(J, h)` at beta = 1.
+    """
+    return _nmf(*_check(m, C))
+
+
+def _connected(m, C):
+    eye = jnp.eye(m.shape[0], dtype=m.dtype)
+    return (C - jnp.outer(m, m)) * (1 - eye) + jnp.diag(1 - m**2)
+
+
+@jax.jit
+def _nmf(m, C):
+    J = _offdiag(-jnp.linalg.inv(_connected(m, C)))
+    J = 0.5 * (J + J.T)
+    return jnp.arctanh(m) - J @ m, J
+
+
+def tap_inverse(m, C) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
+    r"""TAP inversion (Kappen & Rodríguez 1998; Tanaka 1998).
+
+    Solves $(c^{-1})_{ij} = -J_{ij} - 2J_{ij}^2 m_i m_j$ for each pair,
+
+    $$J_{ij} = \frac{\sqrt{1 - 8 m_i m_j (c^{-1})_{ij}} - 1}{4 m_i m_j}$$
+
+    (the root continuous with nMF at $m_i m_j = 0$; a negative discriminant, which happens when
+    the data are far from the weak-coupling regime, is clipped to 0), and
+    $h_i = \operatorname{artanh} m_i - \sum_j J_{ij} m_j + m_i \sum_j J_{ij}^2 (1 - m_j^2)$.
+
+    **Arguments:** as `mean_field_inverse`.
+
+    **Returns:** `(h, J)`.
+    """
+    return _tap(*_check(m, C))
+
+
+def _tap_fields(m, J):
+    return jnp.arctanh(m) - J @ m + m * ((J**2) @ (1 - m**2))
+
+
+@jax.jit
+def _tap(m, C):
+    a = _offdiag(jnp.linalg.inv(_connected(m, C)))
+    a = 0.5 * (a + a.T)
+    mm = jnp.outer(m, m)
+    x = 8.0 * mm * a  # 1 - x is the discriminant
+    disc = jnp.maximum(1.0 - x, 0.0)
+    small = jnp.abs(x) < 1e-4
+    # (sqrt(1 - x) - 1) / (4 mm) = -2a / (1 + sqrt(1 - x)): no cancellation as mm -> 0
+    J = jnp.where(small, -a * (1.0 + x / 4.0), -2.0 * a / (1.0 + jnp.sqrt(disc)))
+    J = _offdiag(J)
+    return _tap_fields(m, J), J
+
+
+def _pair_marginals(m, C):
+    """p_ab for a, b in {+, -}: four (N, N) arrays p_pp, p_pm, p_mp, p_mm."""
+    mi = m[:, None]
+    mj = m[None, :]
+    p_pp = 0.25 * (1 + mi + mj + C)
+    p_pm = 0.25 * (1 + mi - mj - C)
+    p_mp = 0.25 * (1 - mi + mj - C)
+    p_mm = 0.25 * (1 - mi - mj + C)
+    return p_pp, p_pm, p_mp, p_mm
+
+
+def independent_pair_inverse(m, C) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
+    r"""Independent-pair inversion: each pair fitted as if it were alone (exact for N = 2).
+
+    $J_{ij} = \tfrac14\ln\frac{p_{++}p_{--}}{p_{+-}p_{-+}}$ and the pair-sum fields
+    $h_i = \operatorname{artanh} m_i + \sum_{j\ne i}(h^{(j)}_i - \operatorname{artanh} m_i)$ with
+    $h^{(j)}_i = \tfrac14\ln\frac{p_{++}p_{+-}}{p_{-+}p_{--}}$, where $p_{ab}$ is the empirical
+    marginal of $(s_i, s_j)$ (Roudi, Aurell & Hertz, Front. Comput. Neurosci. 3, 22 (2009)).
+
+    **Arguments:** as `mean_field_inverse`; every pair marginal must be positive.
+
+    **Returns:** `(h, J)`.
+    """
+    return _ip(*_check(m, C))
+
+
+@jax.jit
+def _ip(m, C):
+    p_pp, p_pm, p_mp, p_mm = _pair_marginals(m, C)
+    eye = jnp.eye(m.shape[0], dtype=m.dtype)
+    safe = [jnp.where(eye > 0, 1.0, p) for p in (p_pp, p_pm, p_mp, p_mm)]
+    p_pp, p_pm, p_mp, p_mm = safe
+    J = _offdiag(0.25 * (jnp.log(p_pp) + jnp.log(p_mm) - jnp.log(p_pm) - jnp.log(p_mp)))
+    h_pair = 0.25 * (jnp.log(p_pp) + jnp.log(p_pm) - jnp.log(p_mp) - jnp.log(p_mm))
+    h0 = jnp.arctanh(m)
+    h = h0 + jnp.sum(_offdiag(h_pair - h0[:, None]), axis=1)
+    return h, J
+
+
+def sessak_monasson_inverse(m, C) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
+    r"""Sessak–Monasson small-correlation inversion (Sessak & Monasson, J. Phys. A 42, 055001
+    (2009), in the form of Nguyen, Zecchina & Berg, Adv. Phys. 66, 197 (2017)).
+
+    $$J_{ij} = -(c^{-1})_{ij} + J^{\rm IP}_{ij}
+      - \frac{c_{ij}}{(1-m_i^2)(1-m_j^2) - c_{ij}^2},$$
+
+    the nMF loop resummation plus the independent-pair couplings (`independent_pair_inverse`)
+    minus the pair term counted by both. The couplings are exact for two spins. The fields are
+    the TAP fields at these couplings (a choice, see the module docstring).
+
+    **Arguments:** as `mean_field_inverse`.
+
+    **Returns:** `(h, J)`.
+    """
+    return _sm(*_check(m, C))
+
+
+@jax.jit
+def _sm(m, C):
+    c = _connected(m, C)
+    _, J_mf = _nmf(m, C)
+    _, J_ip = _ip(m, C)
+    d = jnp.outer(1 - m**2, 1 - m**2) - c**2
+    d = jnp.where(jnp.eye(m.shape[0], dtype=bool), 1.0, d)
+    J = _offdiag(J_mf + J_ip - c / d)
+    return _tap_fields(m, J), J
+
+
+__all__ = [
+    "connected_correlation",
+    "independent_pair_inverse",
+    "mean_field_inverse",
+    "sessak_monasson_inverse",
+    "tap_inverse",
+]
