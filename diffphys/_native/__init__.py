@@ -14,7 +14,10 @@ import importlib.machinery
 import pathlib
 
 _HERE = pathlib.Path(__file__).resolve().parent
-_TARGETS = {"diffphys_ising_uniform": "DiffphysIsingUniform", "diffphys_ising_bonds": "DiffphysIsingBonds"}
+_TARGETS = {
+    "diffphys_ising_uniform": "DiffphysIsingUniform",
+    "diffphys_ising_bonds": "DiffphysIsingBonds",
+}
 
 
 def _library_path() -> pathlib.Path | None:
@@ -38,7 +41,9 @@ def _load() -> tuple[bool, str]:
 
         lib = ctypes.CDLL(str(path))
         for name, symbol in _TARGETS.items():
-            jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu")
+            jax.ffi.register_ffi_target(
+                name, jax.ffi.pycapsule(getattr(lib, symbol)), platform="cpu"
+            )
     except Exception as err:  # a stale or foreign build
         return False, f"diffphys: the native kernels at {path} could not be loaded ({err})."
     return True, ""

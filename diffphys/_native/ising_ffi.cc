@@ -8,8 +8,9 @@
 // layout, one array per neighbour slot k = (+e_0, -e_0, ..., +e_{d-1}, -e_{d-1}).
 //
 // Random numbers. Philox4x32-10 (Salmon, Moraes, Dror, Shaw, SC'11), keyed by two 32-bit
-// words of the step key, counter (block, row id = c*R + r, absolute sweep index, stream).
-// Stream 0: 16 random bytes per block of 16 sites; stream 1: 64 more bits for site j.
+// words of the step key, counter (index, colour c, absolute sweep index, stream). Stream 0:
+// 16 random bytes per block of 16 sites of the colour-c plane (site r*m + j is byte r*m + j);
+// stream 1: 64 more bits for site r*m + j.
 // The stream depends only on (key, sweep index, site), so k + k sweeps == 2k sweeps exactly.
 //
 // Exact lazy acceptance. A site flips iff U < P, U uniform on 64 binary digits, P =
