@@ -65,7 +65,15 @@ CASES = {
 
 
 @native
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param("2d-uniform-field", marks=pytest.mark.slow),
+        "2d-glass-field",
+        "3d-afm-field",
+        pytest.param("3d-glass-field", marks=pytest.mark.slow),
+    ],
+)
 def test_native_matches_enumeration(key, case):
     """Final states of 6000 chains (100 sweeps, 5 per kernel call, one vmapped call for all
     chains) against exact enumeration; uniform couplings use the tabulated kernel, glasses
@@ -78,6 +86,7 @@ def test_native_matches_enumeration(key, case):
     assert _final_state_pvalue(key, alg, model, 20, beta) > P_MIN
 
 
+@pytest.mark.slow
 def test_jax_fallback_matches_enumeration(key):
     """The pure-JAX path used where the library is not built: same contract, same law."""
     model = _glass(12, (2, 4))
@@ -86,7 +95,7 @@ def test_jax_fallback_matches_enumeration(key):
 
 
 @native
-@pytest.mark.parametrize("lattice", [(6, 8), (4, 6, 8)])
+@pytest.mark.parametrize("lattice", [(6, 8), pytest.param((4, 6, 8), marks=pytest.mark.slow)])
 def test_resume_vmap_and_paths_bit_identical(key, lattice):
     """k + k sweeps == 2k sweeps bit for bit (the stream is keyed by the absolute sweep
     index); a vmapped ensemble equals the chains run one by one; the tabulated (uniform) and
@@ -95,29 +104,34 @@ def test_resume_vmap_and_paths_bit_identical(key, lattice):
     model = Ising(lattice, J=-0.7 if len(lattice) == 3 else 1.1, h=0.2)
     x = model.random_state(key=key)
     np.testing.assert_array_equal(from_colours(to_colours(x, lattice), lattice), x)
-    k = jax.random.key(3)
     a3 = fused_checkerboard(0.45, sweeps_per_step=3, backend="native")
     a6 = fused_checkerboard(0.45, sweeps_per_step=6, backend="native")
-    s3 = a3.init(x, model)
-    s3, _ = a3.step(k, s3, model)
-    s3, _ = a3.step(k, s3, model)
-    s6, info = a6.step(k, a6.init(x, model), model)
-    assert s3.uniform and int(s6.sweep) == 6
-    np.testing.assert_array_equal(s3.spins, s6.spins)
     ab = fused_checkerboard(0.45, sweeps_per_step=6, backend="native", couplings="bonds")
-    sb, _ = ab.step(k, ab.init(x, model), model)
-    assert not sb.uniform
+    s0, sb0 = a3.init(x, model), ab.init(x, model)
+    assert s0.uniform and not sb0.uniform
+    keys = jax.random.split(jax.random.key(4), 3)
+
+    @jax.jit
+    def run(k, s0, sb0, xs):
+        s3, _ = a3.step(k, a3.step(k, s0, model)[0], model)
+        s6, info = a6.step(k, s0, model)
+        sb, _ = ab.step(k, sb0, model)
+        st = jax.vmap(lambda xx: a3.init(xx, model))(xs)
+        batched, _ = jax.vmap(lambda kk, s: a3.step(kk, s, model))(keys, st)
+        singles = [
+            a3.step(keys[i], jax.tree.map(lambda v, i=i: v[i], st), model)[0] for i in range(3)
+        ]
+        return s3, s6, sb, info, batched, singles
+
+    xs = jax.vmap(lambda kk: model.random_state(key=kk))(jax.random.split(key, 3))
+    s3, s6, sb, info, batched, singles = run(jax.random.key(3), s0, sb0, xs)
+    assert int(s6.sweep) == 6
+    np.testing.assert_array_equal(s3.spins, s6.spins)
     np.testing.assert_array_equal(sb.spins, s6.spins)
     np.testing.assert_allclose(s6.energy, model.energy(s6.x), rtol=1e-5, atol=1e-4)
     assert 0.0 < float(info.acceptance_rate) < 1.0
-
-    keys = jax.random.split(jax.random.key(4), 3)
-    xs = jax.vmap(lambda kk: model.random_state(key=kk))(jax.random.split(key, 3))
-    st = jax.vmap(lambda xx: a3.init(xx, model))(xs)
-    batched, _ = jax.jit(jax.vmap(lambda kk, s: a3.step(kk, s, model)))(keys, st)
     for i in range(3):
-        one, _ = a3.step(keys[i], jax.tree.map(lambda v, i=i: v[i], st), model)
-        np.testing.assert_array_equal(one.spins, batched.spins[i])
+        np.testing.assert_array_equal(singles[i].spins, batched.spins[i])
 
 
 def _chains(key, alg, model, beta, n_chains, n_steps, burn, *, ordered):
@@ -145,6 +159,21 @@ def _mean_se(x):
 
 
 @native
+def test_onsager_energy_L32(key):
+    """Energy per spin at L = 32, beta = 0.3 and 0.6, equals Onsager's infinite-lattice
+    value (`theory.onsager_energy`) within 5 sigma over 16 chains of 300 sweeps (away from
+    beta_c = 0.4407 the finite-size correction is exponentially small)."""
+    model = Ising((32, 32))
+    alg = fused_checkerboard(sweeps_per_step=4, backend="native")
+    for beta, k in zip((0.3, 0.6), jax.random.split(key)):
+        e, _ = _chains(k, alg, model, beta, 16, 75, 25, ordered=True)
+        mean, se = _mean_se(e)
+        onsager = float(theory.onsager_energy(1.0 / beta))
+        assert abs(mean - onsager) < N_SIGMA * se, (beta, mean, se, onsager)
+
+
+@native
+@pytest.mark.slow
 @pytest.mark.parametrize("beta", [0.3, 0.6])
 def test_onsager_energy_and_reference_kernel_L32(key, beta):
     """L = 32 at beta = 0.3 and 0.6 (away from beta_c = 0.4407 the correlation length is a

@@ -56,6 +56,10 @@ from ..sampling import DiscreteInfo, SamplingAlgorithm
 from ._lattice import Ising
 
 BACKENDS = ("auto", "native", "jax")
+_NOT_UNIFORM = (
+    "a fused_checkerboard state built for uniform couplings was stepped with a non-uniform "
+    "model; init it with couplings='bonds'."
+)
 
 
 def _row_parity(rows: tuple[int, ...]) -> np.ndarray:
@@ -227,13 +231,16 @@ def fused_checkerboard(
         if state.uniform:
             J = model.J.reshape(-1)[0].astype(jnp.float32)
             h = model.h.reshape(-1)[0].astype(jnp.float32)
-            beta = eqx.error_if(
-                beta,
-                jnp.any(model.J != model.J.reshape(-1)[0])
-                | jnp.any(model.h != model.h.reshape(-1)[0]),
-                "a fused_checkerboard state built for uniform couplings was stepped with a "
-                "non-uniform model; init it with couplings='bonds'.",
-            )
+            concrete = _concrete_uniform(model)
+            if concrete is False:
+                raise ConfigError(_NOT_UNIFORM)
+            if concrete is None:  # traced model: checked at run time
+                beta = eqx.error_if(
+                    beta,
+                    jnp.any(model.J != model.J.reshape(-1)[0])
+                    | jnp.any(model.h != model.h.reshape(-1)[0]),
+                    _NOT_UNIFORM,
+                )
             params = jnp.stack([beta, J, h])
             extra = ()
         else:
