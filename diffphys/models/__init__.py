@@ -50,6 +50,7 @@ from ._hopfield_supervised import (
     supervised_overlap_low_load,
 )
 from ._ising_fast import IsingCheckerboardState, ising_checkerboard_metropolis
+from ._ising_fused import FusedIsingState, fused_checkerboard
 from ._kde import GaussianKDE
 from ._lattice import Ising, Potts, random_bond_couplings
 from ._nonreciprocal import (
@@ -127,6 +128,7 @@ __all__ = [
     "EmpiricalScore",
     "ExponentialLossMemory",
     "ExponentialMemory",
+    "FusedIsingState",
     "GaussianKDE",
     "GaussianMixtureScore",
     "GaussianScore",
@@ -163,6 +165,7 @@ __all__ = [
     "dense_hebbian",
     "entropy_production_rate",
     "forward_sample",
+    "fused_checkerboard",
     "independent_site_bias",
     "ising_checkerboard_metropolis",
     "linear_entropy_production",
