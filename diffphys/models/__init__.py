@@ -1,6 +1,7 @@
 """The physics: energies, local fields and model-specific moves, one module per family."""
 
 from ._base import AbstractDiscreteModel, AbstractIsingModel, AbstractLatticeModel, AbstractModel
+from ._cluster import ClusterInfo, active_bonds, connected_components, swendsen_wang, wolff
 from ._diffusion import (
     EmpiricalScore,
     GaussianMixtureScore,
@@ -83,6 +84,7 @@ __all__ = [
     "AbstractModel",
     "AbstractNonreciprocal",
     "ActiveOUParticles",
+    "ClusterInfo",
     "DenseAssociativeMemory",
     "DilutedHopfield",
     "EmpiricalScore",
@@ -112,7 +114,9 @@ __all__ = [
     "SphericalLangevinInfo",
     "SphericalLangevinState",
     "SphericalPSpin",
+    "active_bonds",
     "block_gibbs",
+    "connected_components",
     "corrupt",
     "dense_hebbian",
     "entropy_production_rate",
@@ -143,6 +147,8 @@ __all__ = [
     "spherical_langevin",
     "spherical_quench",
     "supervised_overlap_low_load",
+    "swendsen_wang",
     "time_embedding",
+    "wolff",
     "zero_temperature",
 ]
