@@ -19,14 +19,15 @@ far faster than local updates.
 (i) takes at every site the minimum label over itself and its active neighbours, (ii) "hooks"
 that minimum onto the site's current root (a scatter-min `label[label[x]] <- m(x)`, which
 merges the trees of both ends of every active bond as union–find would), and (iii) compresses
-paths by pointer jumping `label <- label[label]` a fixed number of times
-(`ceil(log2 N)` + 1, enough to flatten any tree to depth 1 after the hook: every pointer
-points to a smaller index, so a chain has at most N links and each jump halves it). Rounds
+paths by two pointer-jumping passes `label <- label[label]`. Any number of passes >= 1 gives
+the same fixed point; two was fastest on a 2-core CPU for L = 64 at T_c (per labelling: one
+pass 7.4 rounds, 0.82 ms; two 5.0 rounds, 0.60 ms; four 4.5 rounds, 1.29 ms; a full
+compression with ceil(log2 N) + 1 = 13 passes 4.5 rounds, 1.66 ms). Rounds
 repeat until no label changes (Komura, Comput. Phys. Commun. 194, 54 (2015), and the
 label-equivalence scheme of Hawick, Leist & Playne, Parallel Comput. 36, 655 (2010); derived
 here, not copied). Invariant: `label[x]` is always a site of x's cluster with index <= x, so at
 the fixed point every cluster carries one label (its root). The number of rounds is data
-dependent (a few to a few tens at criticality, `info.rounds`); the loop is a `lax.while_loop`
+dependent (about 5 for L = 64 at T_c, `info.rounds`); the loop is a `lax.while_loop`
 whose predicate is computed on the device. XLA runs such a loop without returning control to
 Python, but on a GPU each predicate evaluation is a small device-to-host copy; a fixed-trip
 alternative (`max_rounds=`) runs exactly that many rounds (converged rounds are no-ops) and is
@@ -106,8 +107,7 @@ def active_bonds(key, x: Spins, model, beta) -> Bool[Array, "d *lattice"]:  # no
     return jnp.stack(out)
 
 
-def _n_jumps(n: int) -> int:
-    return max(1, math.ceil(math.log2(max(n, 2)))) + 1
+_JUMPS = 2  # pointer-jumping passes per round (see the module docstring)
 
 
 def connected_components(
@@ -129,7 +129,7 @@ def connected_components(
     lattice = active.shape[1:]
     d = len(lattice)
     n = math.prod(lattice)
-    jumps = _n_jumps(n)
+    jumps = _JUMPS
     big = jnp.int32(n)
 
     def neighbour_min(label):
