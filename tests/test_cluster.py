@@ -125,7 +125,6 @@ def test_uniform_models_match_enumeration(key, name):
     assert _chi2(k2, ALGS[name](), models.Potts((2, 3), q=3), 1.0, 30) > P_MIN
 
 
-@pytest.mark.slow
 def test_swendsen_wang_onsager_energy(key):
     """Energy per spin of the 32 x 32 Ising model at T = 2.0 and T = 2.6 equals Onsager's
     infinite-lattice value within 5 sigma (8 chains x 300 SW sweeps after 50 of burn-in;
