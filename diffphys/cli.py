@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,39 @@ def _bounds(p) -> str:
         if v is not None:
             parts.append(f"{sym} {v:g}")
     return f" ({'; '.join(parts)})" if parts else ""
+CACHE_ENV = "DIFFPHYS_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/diffphys/jax`, or `~/.cache/diffphys/jax` when XDG_CACHE_HOME is unset."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "diffphys" / "jax"
+
+
+def cache_dir(flag: str | None = None) -> Path | None:
+    """The persistent compilation cache folder: the `--cache-dir` flag, else the environment
+    variable `DIFFPHYS_CACHE_DIR`, else `default_cache_dir()`; an empty value disables it."""
+    value = flag if flag is not None else os.environ.get(CACHE_ENV)
+    if value is None:
+        return default_cache_dir()
+    return Path(value).expanduser() if value.strip() else None
+
+
+def enable_compilation_cache(path: Path | None) -> None:
+    """Turn on JAX's persistent compilation cache in `path` (None: leave it off).
+
+    Every compilation is stored, however short (`jax_persistent_cache_min_compile_time_secs
+    = 0`, `..._min_entry_size_bytes = 0`): a second run of the same experiment and config
+    then loads its executables instead of compiling them.
+    """
+    if path is None:
+        return
+    import jax
+
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def cmd_list(args) -> int:
@@ -68,6 +102,7 @@ def cmd_run(args) -> int:
     from . import experiments
 
     out = Path(args.out) if args.out else Path("runs") / args.name
+    enable_compilation_cache(cache_dir(args.cache_dir))
     try:
         experiments.get(args.name)
         experiments.run(
@@ -126,6 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help=(
+            "JAX persistent compilation cache folder, so a second run of the same experiment "
+            f"and config compiles nothing (default: ${CACHE_ENV}, else "
+            "$XDG_CACHE_HOME/diffphys/jax or ~/.cache/diffphys/jax; an empty value disables it)"
+        ),
+    )
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("bench", help="list or run the benchmarks in ./benchmarks")
     p.add_argument("name", nargs="?")

@@ -1,6 +1,7 @@
 """The physics: energies, local fields and model-specific moves, one module per family."""
 
 from ._base import AbstractDiscreteModel, AbstractIsingModel, AbstractLatticeModel, AbstractModel
+from ._cluster import ClusterInfo, active_bonds, connected_components, swendsen_wang, wolff
 from ._diffusion import (
     EmpiricalScore,
     GaussianMixtureScore,
@@ -123,6 +124,7 @@ __all__ = [
     "AbstractModel",
     "AbstractNonreciprocal",
     "ActiveOUParticles",
+    "ClusterInfo",
     "DenseAssociativeMemory",
     "DilutedHopfield",
     "EmpiricalScore",
@@ -160,7 +162,9 @@ __all__ = [
     "SphericalLangevinState",
     "SphericalPSpin",
     "autocorrelation",
+    "active_bonds",
     "block_gibbs",
+    "connected_components",
     "corrupt",
     "dense_hebbian",
     "entropy_production_rate",
@@ -198,6 +202,8 @@ __all__ = [
     "sphere_retraction",
     "spherical_quench",
     "supervised_overlap_low_load",
+    "swendsen_wang",
     "time_embedding",
+    "wolff",
     "zero_temperature",
 ]

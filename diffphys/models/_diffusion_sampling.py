@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -129,6 +128,8 @@ def probability_flow(
 
     **Returns:** the points at `t_end`, same shape as x.
     """
+    import diffrax  # imported here: diffrax costs ~0.5 s at `import diffphys`
+
     x = jnp.asarray(x)
     solver = diffrax.Tsit5() if solver is None else solver
     term = diffrax.ODETerm(_pf_drift(score))
@@ -195,6 +196,8 @@ def log_likelihood(
     """
     if not t1 > t0 >= 0:
         raise ConfigError(f"need t1 > t0 >= 0, got t0={t0}, t1={t1}.")
+    import diffrax
+
     x = jnp.asarray(x)
     prior = _standard_normal_log_density if prior_log_density is None else prior_log_density
     solver = diffrax.Tsit5() if solver is None else solver

@@ -24,7 +24,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from .._errors import ConfigError, ShapeError
 from .._types import Array, Key
@@ -102,6 +101,8 @@ def supervised_overlap_low_load(n_examples, quality) -> np.ndarray:
     dynamics started at the archetype keeps a spin whose field vanishes. For large M it
     tends to $\mathrm{erf}(1/\sqrt{2\rho})$, $\rho = (1-r^2)/(M r^2)$ (Agliari et al. 2022).
     """
+    from scipy import stats  # imported here: scipy.stats costs ~1 s at `import diffphys`
+
     M = np.atleast_1d(np.asarray(n_examples))
     r = float(quality)
     q = (1 + r) / 2
