@@ -42,6 +42,8 @@ def _bounds(p) -> str:
         if v is not None:
             parts.append(f"{sym} {v:g}")
     return f" ({'; '.join(parts)})" if parts else ""
+
+
 CACHE_ENV = "DIFFPHYS_CACHE_DIR"
 
 

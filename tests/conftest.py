@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# `diffphys run` in a test must not turn on the persistent compilation cache for the worker
+os.environ.setdefault("DIFFPHYS_CACHE_DIR", "")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

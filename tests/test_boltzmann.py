@@ -113,6 +113,7 @@ def test_mch_matches_exact_ml(problem):
     assert np.all((frac > 0.05) & (frac < 0.5)), frac
 
 
+@pytest.mark.slow
 def test_mch_small(problem):
     """Reference: exact ML by enumeration. One MCH fit (sk_metropolis chains, 100 updates):
     exact moments of the fitted model within 0.06 of the targets and couplings within 0.15 of
@@ -129,6 +130,7 @@ def test_mch_small(problem):
     assert float(jnp.max(res.trace["metrics"]["resampled"])) < 0.5
 
 
+@pytest.mark.slow
 def test_mask_and_vmap_over_data_sets(problem):
     """Reference: the masked maximum-likelihood problem's defining property: couplings outside
     the mask stay exactly zero, and the fitted model matches the target moments on the mask

@@ -181,7 +181,10 @@ def test_theory_against_simulation_paramagnetic():
     (finite-size O(K/N)); one posterior sample below MAP by 1/(4 gamma eta) = 0.0208 within
     0.006; ensemble equal to MAP within 0.008 (the 32-model posterior-predictive average of a
     log-normal with variance N/(2 gamma eta) = 2.7 is biased low by ~0.1/N)."""
-    from diffphys.experiments.spherical_bm_ensembles import DEFAULTS, _one_seed
+    from diffphys import experiments
+    from diffphys.experiments.spherical_bm_ensembles import _one_seed
+
+    DEFAULTS = experiments.get("spherical-bm-ensembles").defaults
 
     cfg = dict(DEFAULTS, M=[1, 2], n_models=32, n_langevin=100, map_steps=300)
     outs = [_one_seed(jax.random.key(0), cfg)]

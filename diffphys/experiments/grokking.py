@@ -27,22 +27,26 @@ import xarray as xr
 from .. import models, training
 from .._errors import ConfigError
 from .._loop import log_times
-from ._core import RunContext, experiment
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "D": 30,
-    "N": 150,
-    "P": 165,
-    "P_test": 500,
-    "alpha": [2.0**k for k in range(-5, 6)],
-    "eps": [0.1, 0.2, 0.4],
-    "n_steps": 10000,
-    "n_records": 40,
-    "n_segments": 3,
-    "threshold": 0.1,
-    "learning_rate_scale": 1.0,
-    "fit_alpha_min": 0.0,
-    "linearised_alpha": 1.0,
+PARAMS = {
+    "D": Param(30, "input dimension", ge=1),
+    "N": Param(150, "hidden width", ge=2),
+    "P": Param(165, "training samples", ge=1),
+    "P_test": Param(500, "test samples", ge=1),
+    "alpha": Param(
+        [2.0**k for k in range(-5, 6)], "output scales alpha (lazy at large alpha)", gt=0
+    ),
+    "eps": Param([0.1, 0.2, 0.4], "quadratic part eps of phi(z) = z + (eps/2) z^2", ge=0),
+    "n_steps": Param(10000, "full-batch GD steps", ge=1),
+    "n_records": Param(40, "log-spaced recording times", ge=2),
+    "n_segments": Param(3, "checkpointed training pieces", ge=1),
+    "threshold": Param(
+        0.1, "relative loss level that defines learning (train) and grokking (test)", gt=0
+    ),
+    "learning_rate_scale": Param(1.0, "learning rate in units of N / alpha^2", gt=0),
+    "fit_alpha_min": Param(0.0, "smallest alpha in the delay-vs-alpha fit", ge=0),
+    "linearised_alpha": Param(1.0, "alpha of the linearised (NTK) model trained beside", gt=0),
 }
 
 _DIVERGED = 1e6  # a loss above this multiple of its initial value counts as divergence
@@ -146,7 +150,7 @@ def fit_power_law(x, y):
 
 @experiment(
     "grokking",
-    defaults=DEFAULTS,
+    params=PARAMS,
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
 )

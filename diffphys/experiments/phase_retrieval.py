@@ -21,24 +21,24 @@ import xarray as xr
 
 from .. import curvature, ensemble, log_times, models, training
 from .._errors import ConfigError
-from ._core import RunContext, experiment
+from ._core import Param, RunContext, experiment
 
 # eigenvalue given to the radial direction (not a tangent direction): far above the spectrum
 RADIAL = 1e3
 
-DEFAULTS = {
-    "N": [32, 64, 128],
-    "alpha": [2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 14.0],
-    "n_runs": 96,
-    "lr": 0.05,
-    "n_steps": 1500,
-    "threshold": 0.9,
-    "hessian_N": 128,
-    "hessian_alpha": [4.0, 10.0],
-    "hessian_runs": 6,
-    "n_records": 24,
-    "n_lanczos": 24,
-    "flat_tol": 0.01,
+PARAMS = {
+    "N": Param([32, 64, 128], "signal dimensions", ge=2),
+    "alpha": Param([2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 14.0], "sample ratios alpha = M / N", gt=0),
+    "n_runs": Param(96, "independent problems and initialisations per point", ge=2),
+    "lr": Param(0.05, "GD learning rate", gt=0),
+    "n_steps": Param(1500, "GD steps", ge=1),
+    "threshold": Param(0.9, "final overlap above which a run counts as a success", gt=0, le=1),
+    "hessian_N": Param(128, "dimension of the Hessian-along-trajectory runs", ge=2),
+    "hessian_alpha": Param([4.0, 10.0], "sample ratios of the Hessian runs", gt=0),
+    "hessian_runs": Param(6, "trajectories per Hessian sample ratio", ge=1),
+    "n_records": Param(24, "log-spaced times at which the Hessian is analysed", ge=2),
+    "n_lanczos": Param(24, "Lanczos iterations per Hessian", ge=2),
+    "flat_tol": Param(0.01, "lambda_min above -flat_tol counts as no downward direction", gt=0),
 }
 
 
@@ -182,7 +182,7 @@ def _figure(ds):
     return fig
 
 
-@experiment("phase-retrieval", defaults=DEFAULTS, summary=_summary, figure=_figure)
+@experiment("phase-retrieval", params=PARAMS, summary=_summary, figure=_figure)
 def phase_retrieval(ctx: RunContext, cfg: dict) -> xr.Dataset:
     """Real phase retrieval: GD success probability vs alpha and N, finite-N threshold vs log N,
     lowest Hessian mode along trajectories."""

@@ -10,22 +10,26 @@ import numpy as np
 import xarray as xr
 
 from .. import ensemble, models, theory
-from ._core import RunContext, experiment
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "g": [2.0, 3.0],
-    "N": 500,
-    "n_networks": 4,
-    "dt": 0.1,
-    "t_burn": 50.0,
-    "t_max": 300.0,
-    "record_dt": 0.5,
-    "max_lag": 15.0,
-    "g_theory": [1.02, 1.05, 1.1, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0],
-    "g_lyapunov": [0.5, 0.8, 1.2, 1.5, 2.0, 3.0],
-    "N_lyapunov": 200,
-    "k_lyapunov": 4,
-    "t_lyapunov": 200.0,
+PARAMS = {
+    "g": Param([2.0, 3.0], "gains simulated next to the DMFT", gt=0),
+    "N": Param(500, "neurons per network", ge=2),
+    "n_networks": Param(4, "networks per gain (>= 2 for error bars)", ge=2),
+    "dt": Param(0.1, "RK4 time step", gt=0),
+    "t_burn": Param(50.0, "burn-in time discarded", ge=0),
+    "t_max": Param(300.0, "recorded time after burn-in", gt=0),
+    "record_dt": Param(0.5, "time between records", gt=0),
+    "max_lag": Param(15.0, "largest lag of the autocorrelation", gt=0),
+    "g_theory": Param(
+        [1.02, 1.05, 1.1, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0],
+        "gains of the DMFT curves (Delta_0 and decay time)",
+        gt=0,
+    ),
+    "g_lyapunov": Param([0.5, 0.8, 1.2, 1.5, 2.0, 3.0], "gains of the Lyapunov spectra", gt=0),
+    "N_lyapunov": Param(200, "neurons for the Lyapunov spectra", ge=2),
+    "k_lyapunov": Param(4, "number of Lyapunov exponents", ge=1),
+    "t_lyapunov": Param(200.0, "averaging time of the Lyapunov exponents", gt=0),
 }
 
 
@@ -74,7 +78,7 @@ def _a(long_name, units="1"):
 
 
 @experiment(
-    "random-rnn", defaults=DEFAULTS, summary=lambda ds: _summary(ds), figure=lambda ds: _figure(ds)
+    "random-rnn", params=PARAMS, summary=lambda ds: _summary(ds), figure=lambda ds: _figure(ds)
 )
 def random_rnn(ctx: RunContext, cfg: dict):
     """Random rate networks: Delta(tau) simulation vs SCS DMFT, Delta_0 and decay time vs g,

@@ -26,18 +26,18 @@ import xarray as xr
 from .. import data, spectra, training
 from .._errors import ConfigError
 from .._loop import log_times
-from ._core import RunContext, experiment
+from ._core import Param, RunContext, experiment
 
-DEFAULTS = {
-    "width": 128,
-    "n_steps": 6000,
-    "n_records": 8,
-    "learning_rates": [0.02, 0.1, 0.4],
-    "batch_sizes": [4, 64],
-    "n_seeds": 3,
-    "bins": 30,
-    "min_tail": 10,
-    "weightwatcher": True,
+PARAMS = {
+    "width": Param(128, "hidden width of the digits MLP", ge=2),
+    "n_steps": Param(6000, "SGD steps", ge=1),
+    "n_records": Param(8, "log-spaced times at which the spectra are recorded", ge=1),
+    "learning_rates": Param([0.02, 0.1, 0.4], "SGD learning rates", gt=0),
+    "batch_sizes": Param([4, 64], "minibatch sizes", ge=1),
+    "n_seeds": Param(3, "training seeds per (learning rate, batch size)", ge=1),
+    "bins": Param(30, "log-spaced histogram bins of the ESD", ge=2),
+    "min_tail": Param(10, "fewest eigenvalues in the power-law tail", ge=2),
+    "weightwatcher": Param(True, "also fit with the weightwatcher package when installed"),
 }
 
 _FIT_VARS = {
@@ -195,7 +195,7 @@ def sources_dataset(
 
 @experiment(
     "weight-spectra",
-    defaults=DEFAULTS,
+    params=PARAMS,
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
 )
