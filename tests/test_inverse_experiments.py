@@ -41,3 +41,25 @@ def test_inverse_ising_contract():
     s = exp.summary(ds)
     assert set(s["slopes"]["beta=1.2"]) == set(ds["method"].values)
     plt.close(exp.figure(ds))
+
+
+def test_fit_to_observables_contract():
+    """Reference: Onsager's exact energy per site (infinite lattice; at T = 3, xi ~ 1, the L = 8
+    correction is far below the error bar). The temperature fitted to the energy of T* = 3,
+    from T_init = 2.4, is within 5 standard errors (over 3 seeds) + 0.01 of T* (a sign error
+    in the fluctuation gradient would run away from T*; no gradient would stay at 2.4)."""
+    ds = _core.run(
+        "fit-to-observables", L=8, T_target=[3.0], n_chains=16, n_sweeps=2, n_iter=200,
+        learning_rate=0.02, n_seeds=3,
+    )
+    assert ds["T_trajectory"].dims == ("T_target", "step")
+    for name in ds.variables:
+        assert {"long_name", "units"} <= set(ds[name].attrs), name
+    for name in ds.data_vars:
+        assert np.all(np.isfinite(ds[name].values)), name
+    t, e = float(ds["T_fit"][0]), float(ds["T_fit_err"][0])
+    assert abs(t - 3.0) < 5 * e + 0.01, (t, e)
+    exp = _core.get("fit-to-observables")
+    s = exp.summary(ds)
+    assert set(s) >= {"T_fit", "T_fit_err", "z"}
+    plt.close(exp.figure(ds))
