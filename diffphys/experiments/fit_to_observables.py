@@ -2,7 +2,8 @@ r"""`fit-to-observables`: recover the temperature of a 2D Ising lattice from its
 
 Target: Onsager's exact energy per site $u^*(T^*)$ of the infinite lattice at a known
 $T^*$ (finite-size corrections are exponentially small in $L/\xi$ away from $T_c$: at
-$T^* = 3$ the L = 8 lattice has that energy at T = 3.05 (transfer matrix), L = 16 at 3.00). The
+$T^* = 3$ the L = 8 lattice has that energy at T = 3.05 (transfer matrix); for L = 16 the shift,
+$\sim e^{-L/\xi}$ with $\xi \approx 2$, is estimated below the error bar, not computed). The
 inverse temperature is fitted by Adam on the loss $(\bar u(\beta) - u^*)^2$, with $\bar u$ the
 mean energy per site of persistent checkerboard Metropolis chains at the current beta
 (`sampling.checkerboard`, a few sweeps per step) and its beta-derivative from the fluctuation
