@@ -99,7 +99,7 @@ def _chi2(key, alg, model, beta, n_steps):
 ALGS = {"sw": models.swendsen_wang, "wolff": models.wolff}
 
 
-@pytest.mark.parametrize("name", ["sw", "wolff"])
+@pytest.mark.parametrize("name", ["sw", pytest.param("wolff", marks=pytest.mark.slow)])
 def test_ising_glass_matches_enumeration(key, name):
     """2x4 torus with Gaussian per-bond couplings of both signs (256 states) at beta = 0.6:
     chi-square against `exact.probabilities` of the final states of 6000 chains."""
@@ -107,7 +107,7 @@ def test_ising_glass_matches_enumeration(key, name):
     assert _chi2(key, ALGS[name](), glass, 0.6, 12) > P_MIN
 
 
-@pytest.mark.parametrize("name", ["sw", "wolff"])
+@pytest.mark.parametrize("name", [pytest.param("sw", marks=pytest.mark.slow), "wolff"])
 def test_potts_matches_enumeration(key, name):
     """q = 3 Potts on a 2x2 torus with random positive per-bond couplings (81 states) at
     beta = 0.9."""

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from diffphys import cli
 
 _CHILD = r"""
@@ -39,6 +41,7 @@ def _run(env):
     return float(lines[0]), json.loads(lines[-1][len("COUNTS ") :])
 
 
+@pytest.mark.slow  # two fresh interpreters importing jax: ~1 min of the CI budget
 def test_second_process_hits_the_cache(tmp_path):
     """Two processes with DIFFPHYS_CACHE_DIR set: the first misses and writes cache files,
     the second hits and misses nothing; the results are identical."""

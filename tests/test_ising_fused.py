@@ -70,7 +70,7 @@ CASES = {
     [
         pytest.param("2d-uniform-field", marks=pytest.mark.slow),
         "2d-glass-field",
-        "3d-afm-field",
+        pytest.param("3d-afm-field", marks=pytest.mark.slow),  # CI budget
         pytest.param("3d-glass-field", marks=pytest.mark.slow),
     ],
 )
@@ -159,6 +159,7 @@ def _mean_se(x):
 
 
 @native
+@pytest.mark.slow  # CI budget; the L = 32 reference-kernel comparison is slow too
 def test_onsager_energy_L32(key):
     """Energy per spin at L = 32, beta = 0.3 and 0.6, equals Onsager's infinite-lattice
     value (`theory.onsager_energy`) within 5 sigma over 16 chains of 300 sweeps (away from

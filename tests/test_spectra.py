@@ -64,6 +64,7 @@ def _heavy_matrices(seed=0):
     }
 
 
+@pytest.mark.slow  # CI budget; test_alpha_agrees_with_weightwatcher_analyze runs in CI
 def test_fit_equals_weightwatcher_wwfit_formula():
     """Same estimator as weightwatcher 0.7.7's default fit (`WWFit`, re-derived here from its
     source, NumPy float64): with its candidate set (min_tail=2), identical alpha, sigma, D."""
