@@ -149,5 +149,5 @@ def test_phase_retrieval_experiment_contract():
     plt.close(exp.figure(ds))
     with pytest.raises(ConfigError, match="alpha"):
         _core.run("phase-retrieval", alpha=[0.0, 2.0])
-    with pytest.raises(ConfigError, match="N >= 2"):
+    with pytest.raises(ConfigError, match="N must be >= 2"):
         _core.run("phase-retrieval", N=[1])

@@ -51,7 +51,12 @@ from ..training import TrainState, ais, ais_reverse, init_chains, pcd, train
 from ._core import Param, RunContext, experiment
 
 PARAMS = {
-    "dims": Param([25, 50, 100, 200], "visible dimensions N of the two-cluster data sets", ge=2),
+    "dims": Param(
+        [25, 50, 100, 200],
+        "visible dimensions N of the two-cluster data sets ([] for digits only)",
+        ge=2,
+        nonempty=False,
+    ),
     "n_samples": Param(2000, "training samples per synthetic data set", ge=2),
     "m": Param(0.5, "cluster magnetisation of the two-cluster data", gt=0, le=1),
     "digits": Param(True, "also train on scikit-learn's binarised 8x8 digits"),
