@@ -45,6 +45,7 @@ import xarray as xr
 
 from .. import data as datasets
 from .._loop import log_times
+from .._errors import ConfigError
 from ..io import annotate
 from ..models import RBM
 from ..training import TrainState, ais, ais_reverse, init_chains, pcd, train
@@ -287,7 +288,12 @@ def _figure(ds: xr.Dataset):
     return fig
 
 
-@experiment("rbm-cascade", params=PARAMS, summary=_summary, figure=_figure)
+def _validate(cfg: dict) -> None:
+    if not cfg["dims"] and not cfg["digits"]:
+        raise ConfigError("nothing to train on: give dims (synthetic data) or digits=true.")
+
+
+@experiment("rbm-cascade", params=PARAMS, validate=_validate, summary=_summary, figure=_figure)
 def rbm_cascade(ctx: RunContext, cfg: dict) -> xr.Dataset:
     """RBM learning cascade: singular values of W along PCD training, N-scaling, digits."""
     sets = []
