@@ -44,8 +44,8 @@ import optax
 import xarray as xr
 
 from .. import data as datasets
-from .._loop import log_times
 from .._errors import ConfigError
+from .._loop import log_times
 from ..io import annotate
 from ..models import RBM
 from ..training import TrainState, ais, ais_reverse, init_chains, pcd, train
