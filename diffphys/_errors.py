@@ -36,3 +36,17 @@ def check_positive(name: str, value) -> None:
         return
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ConfigError(f"{name} must be positive and finite, got {value!r}.")
+
+
+def check_nonnegative(name: str, value) -> None:
+    """Eagerly reject a negative or non-finite scalar (only when it is concrete)."""
+    import numpy as np
+
+    try:
+        arr = np.asarray(value)
+    except Exception:  # a tracer
+        return
+    if arr.dtype == object or arr.size == 0:
+        return
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ConfigError(f"{name} must be >= 0 and finite, got {value!r}.")

@@ -29,6 +29,55 @@ def overlap(x: Array, y: Array) -> Float[Array, ""]:
     return jnp.mean(jnp.asarray(x, jnp.float32) * jnp.asarray(y, jnp.float32))
 
 
+def replica_overlaps(x: Array, *, n_site_axes: int = 1) -> Array:
+    r"""Overlaps $q_{ab} = \frac1N \sum_i x^a_i x^b_i$ of every pair of replicas $a < b$.
+
+    `x` has the replica axis first, then any batch axes, then `n_site_axes` site axes, e.g. the
+    configurations of `sampling.replicas(sampling.parallel_tempering(base, betas), n)`, whose
+    `state.states.x` is laid out `(n replicas, R temperatures ordered as betas, *sites)`:
+    `replica_overlaps(state.states.x, n_site_axes=2)` for an L x L lattice.
+
+    **Returns:** shape `(n (n - 1) / 2, *batch)`, pairs in the order (0, 1), (0, 2), ..., (1, 2)...
+    """
+    x = jnp.asarray(x, jnp.float32)
+    n = x.shape[0]
+    if n < 2 or x.ndim < 1 + n_site_axes:
+        raise ConfigError(
+            f"need at least 2 replicas on the first axis and {n_site_axes} site axes, "
+            f"got shape {x.shape}."
+        )
+    flat = x.reshape(*x.shape[: x.ndim - n_site_axes], -1)
+    a, b = jnp.triu_indices(n, k=1)
+    return jnp.mean(flat[a] * flat[b], axis=-1)
+
+
+def overlap_distribution(
+    q: Array, *, bins: int = 41, range: tuple[float, float] = (-1.0, 1.0)
+) -> tuple[Array, Array]:
+    r"""Histogram estimate of the overlap distribution $P(q)$ from samples along the first axis.
+
+    Every further axis (temperatures, disorder samples) gets its own histogram. For Ising spins
+    with N sites, q takes the N + 1 values $-1, -1 + 2/N, ..., 1$: choose `bins` so that every
+    bin holds the same number of them (e.g. `bins = N + 1` with `range = (-1 - 1/N, 1 + 1/N)`).
+
+    **Returns:** `(density, edges)`: `density` of shape `(*q.shape[1:], bins)`, normalised so
+    that `sum(density * width) = 1` over the samples inside `range`, and the `bins + 1` edges.
+    """
+    q = jnp.asarray(q, jnp.float32)
+    lo, hi = float(range[0]), float(range[1])
+    if bins < 1 or not hi > lo:
+        raise ConfigError(f"need bins >= 1 and range[0] < range[1], got {bins}, {range}.")
+    edges = jnp.linspace(lo, hi, bins + 1)
+    idx = jnp.floor((q - lo) / (hi - lo) * bins).astype(jnp.int32)
+    idx = jnp.where(q == hi, bins - 1, idx)  # the closed right edge, as numpy.histogram
+    inside = (idx >= 0) & (idx < bins)
+    counts = jnp.sum(
+        (idx[..., None] == jnp.arange(bins)) & inside[..., None], axis=0, dtype=jnp.float32
+    )
+    total = jnp.sum(counts, axis=-1, keepdims=True)
+    return counts / jnp.maximum(total, 1.0) / ((hi - lo) / bins), edges
+
+
 def energy(model) -> Callable[[Array], Float[Array, ""]]:
     """`energy(model)(x)`: the model's energy as a recordable observable."""
     return model.energy
@@ -135,6 +184,8 @@ def integrated_autocorr_time(x: Array, c: float = 5.0) -> Array:
 
 
 __all__ = [
+    "overlap_distribution",
+    "replica_overlaps",
     "autocorrelation",
     "binder_cumulant",
     "energy",

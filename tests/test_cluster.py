@@ -9,10 +9,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import sparse, stats
+from _stats import sampler_pvalue
+from scipy import sparse
 from scipy.sparse import csgraph
 
-from diffphys import ConfigError, exact, models, sampling, theory
+from diffphys import ConfigError, models, sampling, theory
 
 P_MIN = 1e-3
 N_CHAINS = 6000
@@ -71,31 +72,6 @@ def test_components_worst_case_snake():
     assert not bool(ok)
 
 
-def _state_index(model, x):
-    idx = model.value_index(x).reshape(-1)
-    return jnp.sum(idx * model.q ** jnp.arange(model.n_sites, dtype=jnp.int32))
-
-
-def _chi2(key, alg, model, beta, n_steps):
-    def chain(k):
-        k0, k1 = jax.random.split(k)
-        s = alg.init(model.random_state(key=k0), model)
-        s, _ = sampling.run(k1, alg, s, model, n_steps, beta=beta)
-        return _state_index(model, s.x)
-
-    idx = jax.jit(jax.vmap(chain))(jax.random.split(key, N_CHAINS))
-    probs = np.asarray(exact.probabilities(model, beta), np.float64)
-    counts = np.bincount(np.asarray(idx), minlength=probs.size)
-    n = counts.sum()
-    expc = probs * n
-    small = expc < 5.0
-    obs = np.append(counts[~small], counts[small].sum())
-    expc = np.append(expc[~small], expc[small].sum())
-    if expc[-1] == 0:
-        obs, expc = obs[:-1], expc[:-1]
-    return stats.chisquare(obs, expc * obs.sum() / expc.sum()).pvalue
-
-
 ALGS = {"sw": models.swendsen_wang, "wolff": models.wolff}
 
 
@@ -104,7 +80,7 @@ def test_ising_glass_matches_enumeration(key, name):
     """2x4 torus with Gaussian per-bond couplings of both signs (256 states) at beta = 0.6:
     chi-square against `exact.probabilities` of the final states of 6000 chains."""
     glass = models.Ising((2, 4), J=models.random_bond_couplings(jax.random.key(12), (2, 4)))
-    assert _chi2(key, ALGS[name](), glass, 0.6, 12) > P_MIN
+    assert sampler_pvalue(key, ALGS[name](), glass, 0.6, 12, N_CHAINS) > P_MIN
 
 
 @pytest.mark.parametrize("name", [pytest.param("sw", marks=pytest.mark.slow), "wolff"])
@@ -112,7 +88,9 @@ def test_potts_matches_enumeration(key, name):
     """q = 3 Potts on a 2x2 torus with random positive per-bond couplings (81 states) at
     beta = 0.9."""
     J = jnp.abs(jax.random.normal(jax.random.key(13), (2, 2, 2)))
-    assert _chi2(key, ALGS[name](), models.Potts((2, 2), q=3, J=J), 0.9, 12) > P_MIN
+    assert (
+        sampler_pvalue(key, ALGS[name](), models.Potts((2, 2), q=3, J=J), 0.9, 12, N_CHAINS) > P_MIN
+    )
 
 
 @pytest.mark.slow
@@ -121,8 +99,8 @@ def test_uniform_models_match_enumeration(key, name):
     """Uniform 3D Ising ferromagnet on 2x2x2 (256 states, beta = 0.3) and uniform q = 3 Potts
     on a 2x3 torus (729 states, beta = 1.0)."""
     k1, k2 = jax.random.split(key)
-    assert _chi2(k1, ALGS[name](), models.Ising((2, 2, 2)), 0.3, 30) > P_MIN
-    assert _chi2(k2, ALGS[name](), models.Potts((2, 3), q=3), 1.0, 30) > P_MIN
+    assert sampler_pvalue(k1, ALGS[name](), models.Ising((2, 2, 2)), 0.3, 30, N_CHAINS) > P_MIN
+    assert sampler_pvalue(k2, ALGS[name](), models.Potts((2, 3), q=3), 1.0, 30, N_CHAINS) > P_MIN
 
 
 def test_swendsen_wang_onsager_energy(key):

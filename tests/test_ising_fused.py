@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import stats
+from _stats import sampler_pvalue
 
-from diffphys import ConfigError, ShapeError, _native, exact, sampling, theory
+from diffphys import ConfigError, ShapeError, _native, sampling, theory
 from diffphys.models import Ising, Potts, fused_checkerboard, ising_checkerboard_metropolis
 from diffphys.models import random_bond_couplings as bonds
 from diffphys.models._ising_fused import from_colours, to_colours
@@ -23,32 +23,6 @@ N_CHAINS = 6000
 N_SIGMA = 5.0
 
 native = pytest.mark.skipif(not _native.available(), reason=_native.reason())
-
-
-def _chi2_pvalue(counts, probs, min_expected=5.0):
-    """Chi-square GOF, pooling states with small expected counts into one bin."""
-    n = counts.sum()
-    exp_counts = probs * n
-    small = exp_counts < min_expected
-    obs = np.append(counts[~small], counts[small].sum())
-    expc = np.append(exp_counts[~small], exp_counts[small].sum())
-    if expc[-1] == 0:
-        obs, expc = obs[:-1], expc[:-1]
-    return stats.chisquare(obs, expc * obs.sum() / expc.sum()).pvalue
-
-
-def _final_state_pvalue(key, alg, model, n_steps, beta):
-    def chain(k):
-        k0, k1 = jax.random.split(k)
-        s = alg.init(model.random_state(key=k0), model)
-        s, _ = sampling.run(k1, alg, s, model, n_steps, beta=beta)
-        idx = model.value_index(s.x).reshape(-1)
-        return jnp.sum(idx * model.q ** jnp.arange(model.n_sites, dtype=jnp.int32))
-
-    idx = jax.jit(jax.vmap(chain))(jax.random.split(key, N_CHAINS))
-    probs = np.asarray(exact.probabilities(model, beta), np.float64)
-    counts = np.bincount(np.asarray(idx), minlength=probs.size)
-    return _chi2_pvalue(counts, probs)
 
 
 def _glass(seed, lattice):
@@ -83,7 +57,7 @@ def test_native_matches_enumeration(key, case):
     make, beta = CASES[case]
     model = make()
     alg = fused_checkerboard(sweeps_per_step=5, backend="native")
-    assert _final_state_pvalue(key, alg, model, 20, beta) > P_MIN
+    assert sampler_pvalue(key, alg, model, 20, beta, N_CHAINS) > P_MIN
 
 
 @pytest.mark.slow
@@ -91,7 +65,7 @@ def test_jax_fallback_matches_enumeration(key):
     """The pure-JAX path used where the library is not built: same contract, same law."""
     model = _glass(12, (2, 4))
     alg = fused_checkerboard(sweeps_per_step=5, backend="jax")
-    assert _final_state_pvalue(key, alg, model, 8, 0.6) > P_MIN
+    assert sampler_pvalue(key, alg, model, 8, 0.6, N_CHAINS) > P_MIN
 
 
 @native

@@ -125,3 +125,33 @@ def test_bad_inputs_raise_clear_errors():
         )
     with pytest.raises(ConfigError, match="max_states"):
         exact.log_partition(models.Ising((5, 5)), 1.0)
+
+
+def test_edwards_anderson_and_random_field_constructors():
+    """`Ising.edwards_anderson` draws one coupling per bond from the stated law (mean 0 and
+    variance 1 within 5 standard errors over 2 x 64 x 64 bonds; exactly ±1 for "pm1"), and
+    equals `Ising(lattice, J=random_bond_couplings(key, lattice))`; `Ising.random_field` has
+    fields of standard deviation sigma; bad arguments are a ConfigError."""
+    import jax
+
+    from diffphys import ConfigError
+    from diffphys.models import Ising, random_bond_couplings
+
+    key = jax.random.key(5)
+    glass = Ising.edwards_anderson(key, (64, 64))
+    J = np.asarray(glass.J, np.float64)
+    assert J.shape == (2, 64, 64)
+    se = 1 / np.sqrt(J.size)
+    assert abs(J.mean()) < 5 * se and abs(J.var() - 1) < 5 * np.sqrt(2) * se
+    np.testing.assert_array_equal(
+        glass.J, Ising((64, 64), J=random_bond_couplings(key, (64, 64))).J
+    )
+    pm = np.asarray(Ising.edwards_anderson(key, (8, 8, 8), couplings="pm1").J)
+    assert set(np.unique(pm)) == {-1.0, 1.0}
+    rf = Ising.random_field(key, (64, 64), sigma=0.5)
+    assert abs(float(np.std(np.asarray(rf.h))) - 0.5) < 5 * 0.5 / np.sqrt(2 * 64 * 64)
+    np.testing.assert_array_equal(np.asarray(rf.J), 1.0)
+    with pytest.raises(ConfigError, match="couplings must be"):
+        Ising.edwards_anderson(key, (4, 4), couplings="uniform")
+    with pytest.raises(ConfigError, match="sigma must be >= 0"):
+        Ising.random_field(key, (4, 4), sigma=-0.1)

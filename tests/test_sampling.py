@@ -7,39 +7,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import stats
+from _stats import chi2_pvalue, final_state_indices, state_index
 
 from diffphys import exact, models, observables, sampling
 
 P_MIN = 1e-3
 N_CHAINS = 6000
-
-
-def _state_index(model, x):
-    idx = model.value_index(x).reshape(-1)
-    return jnp.sum(idx * model.q ** jnp.arange(model.n_sites, dtype=jnp.int32))
-
-
-def _final_states(key, alg, model, n_steps, beta, n_chains=N_CHAINS):
-    def chain(k):
-        k0, k1 = jax.random.split(k)
-        s = alg.init(model.random_state(key=k0), model)
-        s, _ = sampling.run(k1, alg, s, model, n_steps, beta=beta)
-        return _state_index(model, s.x)
-
-    return jax.jit(jax.vmap(chain))(jax.random.split(key, n_chains))
-
-
-def _chi2_pvalue(counts, probs, min_expected=5.0):
-    """Chi-square GOF, pooling states with small expected counts into one bin."""
-    n = counts.sum()
-    exp_counts = probs * n
-    small = exp_counts < min_expected
-    obs = np.append(counts[~small], counts[small].sum())
-    expc = np.append(exp_counts[~small], exp_counts[small].sum())
-    if expc[-1] == 0:
-        obs, expc = obs[:-1], expc[:-1]
-    return stats.chisquare(obs, expc * obs.sum() / expc.sum()).pvalue
 
 
 def _spin_glass(key, lattice):
@@ -64,10 +37,10 @@ def test_single_site_ising_spin_glass_matches_enumeration(key, name, alg):
     """2x3 Edwards–Anderson glass with random fields (64 states) at beta = 0.7."""
     model = _spin_glass(jax.random.key(11), (2, 3))
     beta = 0.7
-    idx = _final_states(key, alg, model, 40, beta)
+    idx = final_state_indices(key, alg, model, 40, beta, N_CHAINS)
     probs = np.asarray(exact.probabilities(model, beta), np.float64)
     counts = np.bincount(np.asarray(idx), minlength=probs.size)
-    assert _chi2_pvalue(counts, probs) > P_MIN
+    assert chi2_pvalue(counts, probs) > P_MIN
 
 
 @pytest.mark.parametrize("rule", ["metropolis", "heat_bath"])
@@ -75,10 +48,10 @@ def test_checkerboard_matches_enumeration(key, rule):
     """2x4 torus spin glass (256 states, even sizes for the two colours) at beta = 0.6."""
     model = _spin_glass(jax.random.key(12), (2, 4))
     beta = 0.6
-    idx = _final_states(key, sampling.checkerboard(rule=rule), model, 40, beta)
+    idx = final_state_indices(key, sampling.checkerboard(rule=rule), model, 40, beta, N_CHAINS)
     probs = np.asarray(exact.probabilities(model, beta), np.float64)
     counts = np.bincount(np.asarray(idx), minlength=probs.size)
-    assert _chi2_pvalue(counts, probs) > P_MIN
+    assert chi2_pvalue(counts, probs) > P_MIN
 
 
 @pytest.mark.parametrize(
@@ -91,10 +64,10 @@ def test_potts_samplers_match_enumeration(key, alg):
         (2, 2), q=3, J=jax.random.normal(kj, (2, 2, 2)), h=jax.random.normal(kh, (2, 2, 3))
     )
     beta = 0.9
-    idx = _final_states(key, alg, model, 40, beta)
+    idx = final_state_indices(key, alg, model, 40, beta, N_CHAINS)
     probs = np.asarray(exact.probabilities(model, beta), np.float64)
     counts = np.bincount(np.asarray(idx), minlength=probs.size)
-    assert _chi2_pvalue(counts, probs) > P_MIN
+    assert chi2_pvalue(counts, probs) > P_MIN
 
 
 def test_parallel_tempering_matches_enumeration_at_every_temperature(key):
@@ -107,13 +80,13 @@ def test_parallel_tempering_matches_enumeration_at_every_temperature(key):
         k0, k1 = jax.random.split(k)
         xs = jax.vmap(lambda kk: model.random_state(key=kk))(jax.random.split(k0, 4))
         s, tr = sampling.run(k1, pt, pt.init(xs, model), model, 30, every=30)
-        return jax.vmap(lambda x: _state_index(model, x))(s.states.x), tr["info"]
+        return jax.vmap(lambda x: state_index(model, x))(s.states.x), tr["info"]
 
     idx, swaps = jax.jit(jax.vmap(chain))(jax.random.split(key, 3000))
     for r, beta in enumerate(np.asarray(betas)):
         probs = np.asarray(exact.probabilities(model, float(beta)), np.float64)
         counts = np.bincount(np.asarray(idx[:, r]), minlength=probs.size)
-        assert _chi2_pvalue(counts, probs) > P_MIN, f"rung {r}"
+        assert chi2_pvalue(counts, probs) > P_MIN, f"rung {r}"
     rates = np.asarray(sampling.swap_rates(swaps))
     assert rates.shape == (3,) and np.all((rates > 0.05) & (rates <= 1.0))
 

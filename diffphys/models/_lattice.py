@@ -6,8 +6,8 @@ import math
 import equinox as eqx
 import jax.numpy as jnp
 
-from .._errors import ConfigError, ShapeError
-from .._types import Array, Energies, Float, Spins
+from .._errors import ConfigError, ShapeError, check_nonnegative
+from .._types import Array, Energies, Float, Key, Spins
 from ._base import AbstractIsingModel, AbstractLatticeModel
 
 
@@ -68,6 +68,49 @@ class Ising(AbstractLatticeModel, AbstractIsingModel):
         if h.ndim and h.shape != self.lattice:
             raise ShapeError(f"h must be a scalar or of shape {self.lattice}, got {h.shape}.")
         self.h = jnp.broadcast_to(h, self.lattice)
+
+    @classmethod
+    def edwards_anderson(
+        cls, key: Key, lattice, *, couplings: str = "gaussian", h=0.0, dtype=jnp.float32
+    ) -> "Ising":
+        r"""An Edwards–Anderson spin glass (Edwards & Anderson 1975): independent random bonds
+        $J_{a,x}$ on every nearest-neighbour edge of the periodic lattice.
+
+        **Arguments:**
+
+        - `key`: the disorder key (one key, one sample of the couplings).
+        - `lattice`: linear sizes, e.g. `(16, 16)` or `(8, 8, 8)`.
+        - `couplings`: `"gaussian"` ($J \sim N(0, 1)$) or `"pm1"` ($J = \pm 1$ with
+          probability 1/2 each).
+        - `h`: a uniform field or one field per site.
+
+        Batches of disorder samples: `jax.vmap(lambda k: Ising.edwards_anderson(k, L))(keys)`.
+        """
+        return cls(
+            lattice,
+            J=random_bond_couplings(key, lattice, kind=couplings, dtype=dtype),
+            h=h,
+            dtype=dtype,
+        )
+
+    @classmethod
+    def random_field(cls, key: Key, lattice, *, sigma: float, J=1.0, dtype=jnp.float32) -> "Ising":
+        r"""The random-field Ising model (Imry & Ma 1975): uniform couplings `J` and independent
+        Gaussian fields $h_x \sim N(0, \sigma^2)$ at every site.
+
+        **Arguments:**
+
+        - `key`: the disorder key.
+        - `lattice`: linear sizes.
+        - `sigma`: the standard deviation of the fields, >= 0.
+        - `J`: the couplings (a scalar, per axis or per bond, as in `Ising`).
+        """
+        import jax
+
+        check_nonnegative("sigma", sigma)
+        lattice = _check_lattice(lattice)
+        h = sigma * jax.random.normal(key, lattice, dtype)
+        return cls(lattice, J=J, h=h, dtype=dtype)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -204,16 +247,17 @@ class Potts(AbstractLatticeModel):
 
 
 def random_bond_couplings(key, lattice, *, kind: str = "gaussian", dtype=jnp.float32) -> Array:
-    """Per-bond couplings of an Edwards–Anderson spin glass: Gaussian(0,1) or ±1 ("bimodal")."""
+    """Per-bond couplings of an Edwards–Anderson spin glass, shape `(d, *lattice)`:
+    Gaussian N(0, 1) (`kind="gaussian"`) or ±1 (`kind="pm1"`, also spelled `"bimodal"`)."""
     import jax
 
     lattice = _check_lattice(lattice)
     shape = (len(lattice), *lattice)
     if kind == "gaussian":
         return jax.random.normal(key, shape, dtype)
-    if kind == "bimodal":
+    if kind in ("pm1", "bimodal"):
         return jax.random.rademacher(key, shape, dtype)
-    raise ConfigError(f"kind must be 'gaussian' or 'bimodal', got {kind!r}.")
+    raise ConfigError(f"couplings must be 'gaussian' or 'pm1', got {kind!r}.")
 
 
 __all__ = ["Ising", "Potts", "random_bond_couplings"]
