@@ -9,7 +9,9 @@ On several devices (GPUs, or CPU devices forced with
 `XLA_FLAGS=--xla_force_host_platform_device_count=4`) the batch axis is sharded over a 1D
 `Mesh` of all visible devices with `NamedSharding`. On several hosts, call
 `jax.distributed.initialize()` first on every host: `jax.devices()` then spans all hosts and
-the same call shards the batch over all of them (each host must run the same program).
+the same call shards the batch over all of them (each host must run the same program, with
+the same keys and parameters), and `ensemble.gather(out)` returns the whole result on every
+host. `tests/test_ensemble.py::test_two_processes_equal_one` runs two local processes this way.
 """
 
 from __future__ import annotations
@@ -47,6 +49,39 @@ def _pad(args, n_pad: int):
     if n_pad == 0:
         return args
     return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], n_pad, axis=0)]), args)
+
+
+def _shard(args, sharding: NamedSharding):
+    """Place the batch on the mesh. On one process `device_put` does it; on several (after
+    `jax.distributed.initialize`) the mesh has devices this process cannot address, so every
+    process builds the global array from its own copy of the (identical) full batch, each
+    contributing the shards of its local devices."""
+    if sharding.is_fully_addressable:
+        return jax.device_put(args, sharding)
+
+    def put(a):
+        if jax.dtypes.issubdtype(jnp.asarray(a).dtype, jax.dtypes.prng_key):
+            data = put(jax.random.key_data(a))
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
+        host = np.asarray(a)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(put, args)
+
+
+def gather(out):
+    """The full result of `run` as NumPy arrays on this process.
+
+    On one process this is `jax.device_get`; after `jax.distributed.initialize` a sharded
+    result spans devices of other processes, and every process must call `gather` (it is a
+    collective) to receive all of it.
+    """
+    leaves = jax.tree.leaves(out)
+    if all(getattr(a, "is_fully_addressable", True) for a in leaves):
+        return jax.device_get(out)
+    from jax.experimental import multihost_utils
+
+    return jax.tree.map(lambda a: np.asarray(multihost_utils.process_allgather(a, tiled=True)), out)
 
 
 @functools.lru_cache(maxsize=128)
@@ -109,7 +144,7 @@ def run(
     args = _pad(args, n_pad)
 
     if mesh is not None:
-        args = jax.device_put(args, NamedSharding(mesh, PartitionSpec(AXIS)))
+        args = _shard(args, NamedSharding(mesh, PartitionSpec(AXIS)))
     call = _batched(fn, chunk_size, mesh, jit)
     out = call(*args)
     if n_pad:

@@ -83,3 +83,57 @@ def test_sharded_over_four_cpu_devices_equals_single_device(tmp_path):
         ]
     )
     np.testing.assert_array_equal(single[3], ref)
+
+
+MULTIHOST = textwrap.dedent(
+    """
+    import sys
+    import jax
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address="localhost:PORT", num_processes=2, process_id=int(sys.argv[1])
+    )
+    import jax.numpy as jnp, numpy as np
+    from diffphys import ensemble, models, sampling
+    assert len(jax.devices()) == 4 and len(jax.local_devices()) == 2, jax.devices()
+
+    def simulate(key, beta):
+        model = models.Ising((8, 8))
+        alg = sampling.checkerboard()
+        s = alg.init(jnp.ones((8, 8), jnp.int8), model)
+        s, tr = sampling.run(key, alg, s, model, 20, record=lambda s: s.energy, every=5, beta=beta)
+        return {"energy": tr["record"], "m": jnp.mean(s.x.astype(jnp.float32))}
+
+    keys = jax.random.split(jax.random.key(0), 10)   # 10 is not a multiple of 4: padding
+    out = ensemble.gather(ensemble.run(simulate, keys, jnp.linspace(0.2, 0.6, 10)))
+    np.save(f"OUT{sys.argv[1]}.npy", np.concatenate([out["energy"], out["m"][:, None]], 1))
+    """
+)
+
+
+def test_two_processes_equal_one(tmp_path):
+    """Multi-host, tested on one machine: two processes joined by `jax.distributed.initialize`
+    on localhost (gloo CPU collectives), two CPU devices each, shard one `ensemble.run` over the
+    four devices; `ensemble.gather` gives both processes the whole result, which must equal the
+    single-process, unsharded run with the same keys bit for bit."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    script = MULTIHOST.replace("PORT", str(port)).replace("OUT", str(tmp_path / "out"))
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, stderr=subprocess.PIPE)
+        for i in range(2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-2000:]
+    keys = jax.random.split(jax.random.key(0), 10)
+    ref = ensemble.run(_simulate, keys, jnp.linspace(0.2, 0.6, 10), mesh=None)
+    ref = np.concatenate([np.asarray(ref["energy"]), np.asarray(ref["m"])[:, None]], 1)
+    for i in range(2):
+        np.testing.assert_array_equal(np.load(tmp_path / f"out{i}.npy"), ref)
