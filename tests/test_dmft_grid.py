@@ -114,7 +114,15 @@ def test_p3_below_td_ages_towards_threshold():
     the integrated response leaves the FDT line, chi(4 t_w, t_w) < 0.9 (1 - C)/T."""
     T = 0.5
     e_inf = theory.threshold_energy(3, T)
-    assert e_inf == pytest.approx(-0.88669, abs=1e-4)
+    # independent reference (Cugliandolo & Kurchan 1993): the marginal q solves
+    # p (p - 1) q^(p-2) (1 - q)^2 = 2 T^2 on q > (p-2)/(p-1); x = (p - 2)(1 - q) / q;
+    # e_inf = -(1 / 2T) (1 - (1 - x) q^p)
+    from scipy import optimize
+
+    p = 3
+    q = optimize.brentq(lambda q: p * (p - 1) * q ** (p - 2) * (1 - q) ** 2 - 2 * T**2, 0.5, 1)
+    x = (p - 2) * (1 - q) / q
+    assert e_inf == pytest.approx(-(1 - (1 - x) * q**p) / (2 * T), abs=1e-6)
     sol = theory.cugliandolo_kurchan_decimated(3, T, 1000.0, 0.04, n=128)
     assert sol.t_breakdown == math.inf
     late = sol.t >= 1.0

@@ -50,8 +50,17 @@ def test_model_basics(key):
     np.testing.assert_allclose(
         z, [0.5 + x[a] @ model.drift(x)[a] / 50 for a in range(2)], rtol=1e-5
     )
-    assert theory.exceptional_point(-0.3) == 0.3
-    np.testing.assert_allclose(theory.oscillation_frequency([0.2, 0.5], 0.3), [0.0, 0.4])
+    # independent reference: the eigenvalues of K = [[0, kappa + alpha], [kappa - alpha, 0]] by
+    # numpy; they are real below the exceptional point and +-i omega above it
+    for kappa in (-0.3, 0.25):
+        ep = theory.exceptional_point(kappa)
+        for alpha in np.linspace(0.0, 1.0, 11):
+            K = models.NonreciprocalSK(model.couplings, alpha, kappa).coupling_matrix()
+            ev = np.linalg.eigvals(np.asarray(K, np.float64))
+            assert (np.max(np.abs(ev.imag)) > 1e-9) == (alpha > ep + 1e-9), (kappa, alpha, ev)
+            np.testing.assert_allclose(
+                theory.oscillation_frequency(alpha, kappa), np.max(np.abs(ev.imag)), atol=1e-6
+            )
 
 
 def test_kappa0_is_a_rotation_of_spherical_sk():

@@ -8,8 +8,9 @@ from diffphys.experiments import _core
 def test_rbm_cascade_contract():
     """Reference: the issue's contract: variable `singular_values` with dims (time, k), here
     the headline run (digits, seed 0), equal to that slice of `singular_values_all`; forward
-    and reverse AIS are reported next to the exact log Z (a 4-hidden-unit model at this tiny
-    size: both within 0.5 nats)."""
+    and reverse AIS are reported next to the exact log Z of the trained 4-hidden-unit model
+    (enumeration over the hidden units): both agree with it within 5 of their own standard
+    errors + 1e-3 nats (measured: -0.0014 +- 0.0008 and -0.0006 +- 0.0009)."""
     ds = _core.run(
         "rbm-cascade",
         dims=[],
@@ -31,7 +32,11 @@ def test_rbm_cascade_contract():
     )
     assert "digits" in ds.attrs["headline_run"]
     s = _core.get("rbm-cascade").summary(ds)
-    for key in ("ais_minus_exact_log_z", "ais_reverse_minus_exact_log_z"):
-        assert all(abs(v) < 0.5 for v in s[key].values()), s[key]
+    for key, err in (
+        ("ais_minus_exact_log_z", "ais_err"),
+        ("ais_reverse_minus_exact_log_z", "ais_reverse_err"),
+    ):
+        for name, v in s[key].items():
+            assert abs(v) < 5 * s[err][name] + 1e-3, (key, v, s[err][name])
     fig = _core.get("rbm-cascade").figure(ds)
     assert fig is not None
