@@ -21,6 +21,8 @@ MAX_STATES = 2**20
 
 
 class Enumeration(NamedTuple):
+    """Exact Boltzmann averages by enumeration (`enumerate_averages`)."""
+
     log_z: Float[Array, ""]
     """log of the partition function sum_x exp(-beta E(x))."""
     energy: Float[Array, ""]

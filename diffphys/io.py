@@ -44,11 +44,13 @@ def _umask() -> int:
 
 
 def write_text(path, text: str) -> None:
+    """Write `text` to `path` atomically (a temporary file renamed into place)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
 
 def write_json(path, obj: Any) -> None:
+    """Write `obj` (NumPy/JAX values converted to Python ones) as indented JSON, atomically."""
     write_text(path, json.dumps(to_builtin(obj), indent=2, sort_keys=True) + "\n")
 
 

@@ -83,6 +83,9 @@ def _scalar_kind(v: Any) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
+    """A registered experiment: its name, description, documented parameters, the function
+    that computes its dataset, and its summary and figure functions (see `experiment`)."""
+
     name: str
     description: str
     params: dict[str, Param]
@@ -134,6 +137,8 @@ def experiment(
 
 
 def get(name: str) -> Experiment:
+    """The registered experiment `name` (its params, summary and figure functions), or an
+    `UnknownExperimentError` that lists the registered names."""
     from . import _discover
 
     _discover()

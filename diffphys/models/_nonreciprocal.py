@@ -232,10 +232,14 @@ def _expm2(M, t):
 
 
 class NonreciprocalState(NamedTuple):
+    """The two spherical configurations, shape (2, n), each with |x_a|^2 = n."""
+
     x: Float[Array, "2 n"]
 
 
 class NonreciprocalInfo(NamedTuple):
+    """Diagnostics of one step: the energy of each of the two coupled systems."""
+
     energies: Float[Array, " 2"]
 
 

@@ -350,6 +350,8 @@ class RBMState(NamedTuple):
 
 
 class RBMInfo(NamedTuple):
+    """Diagnostics of one block-Gibbs step: the joint energy E(v, h) after it."""
+
     energy: Float[Array, ""]
 
 

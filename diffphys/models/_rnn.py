@@ -123,10 +123,14 @@ class RandomRNN(eqx.Module):
 
 
 class RNNState(NamedTuple):
+    """The network state: the N currents x."""
+
     x: Float[Array, " n"]
 
 
 class RNNInfo(NamedTuple):
+    """Diagnostics of one integration step of the network."""
+
     mean_square: Float[Array, ""]
     """$|x|^2/N$ after the step (NaN once the integration has diverged)."""
 
@@ -283,6 +287,8 @@ def autocorrelation(x: Float[Array, "T n"], max_lag: int) -> Float[Array, " lags
 
 
 class LyapunovResult(NamedTuple):
+    """The leading Lyapunov exponents of a trajectory, its final state and a divergence flag."""
+
     exponents: Float[Array, " k"]
     """The k largest Lyapunov exponents, in decreasing order (units of 1/time)."""
     x: Float[Array, " n"]

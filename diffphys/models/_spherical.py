@@ -155,6 +155,9 @@ class SphericalLangevinState(NamedTuple):
 
 
 class SphericalLangevinInfo(NamedTuple):
+    """Diagnostics of one spherical Langevin step: the energy and the Lagrange multiplier
+    that keeps |x|^2 = N."""
+
     energy: Float[Array, ""]
     lagrange: Float[Array, ""]
 

@@ -22,6 +22,8 @@ class LangevinState(NamedTuple):
 
 
 class LangevinInfo(NamedTuple):
+    """Diagnostics of one Langevin step: the energy and the gradient norm after it."""
+
     energy: Float[Array, ""]
     grad_norm: Float[Array, ""]
 

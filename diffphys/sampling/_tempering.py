@@ -23,6 +23,9 @@ class TemperingState(NamedTuple):
 
 
 class TemperingInfo(NamedTuple):
+    """Diagnostics of one tempering step: the base samplers' infos (leading axis R) and the
+    proposed and accepted swaps of each neighbouring pair."""
+
     base: Any
     swap_accepted: Float[Array, " R-1"]
     """1 where the pair (k, k+1) swapped this step, else 0."""

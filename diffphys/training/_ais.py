@@ -48,6 +48,8 @@ from ..models._rbm import RBM
 
 
 class AISResult(NamedTuple):
+    """Annealed importance sampling estimate of log Z with its error and diagnostics."""
+
     log_z: Float[Array, ""]
     """log of the mean importance weight plus log Z of the base model."""
     log_z_err: Float[Array, ""]
