@@ -47,7 +47,7 @@ def bench_diffphys(data, args, n_updates, record_every=None):
 
     key = jax.random.key(0)
     k1, k2, k3 = jax.random.split(key, 3)
-    model = RBM.init(k1, data.shape[1], args.hidden, scale=0.01)
+    model = RBM.sample(k1, data.shape[1], args.hidden, scale=0.01)
     chains = init_chains(k2, model, args.batch, data)
     g = pcd(jnp.asarray(data), batch_size=args.batch, k=1)
     opt = optax.sgd(args.lr)

@@ -403,8 +403,16 @@ def test_masked_patterns_do_not_contribute(key):
 def test_diluted_hopfield_full_connectivity_is_hopfield(key):
     """Reference: c = 1 gives the fully connected Hebbian couplings of `Hopfield`."""
     xi = models.random_patterns(key, 3, 15)
-    dil = models.DilutedHopfield(xi, 1.0, key=key)
+    dil = models.DilutedHopfield.sample(key, xi, 1.0)
     np.testing.assert_allclose(dil.couplings, models.Hopfield(xi).couplings(), atol=1e-6)
+    # a given mask: the bond density sets c, absent bonds have zero coupling
+    half = models.DilutedHopfield.sample(key, xi, 0.5)
+    mask = np.asarray(half.couplings) != 0
+    rebuilt = models.DilutedHopfield(xi, mask)
+    c = mask.sum() / (15 * 14)
+    np.testing.assert_allclose(
+        rebuilt.couplings, mask * np.asarray(models.Hopfield(xi).couplings()) / c, atol=1e-5
+    )
     s = jax.random.rademacher(key, (15,), jnp.float32).astype(jnp.int8)
     assert float(dil.energy(s)) == pytest.approx(float(models.Hopfield(xi).energy(s)), abs=1e-4)
 

@@ -21,7 +21,7 @@ TYPES = [("bernoulli", 2, (0, 1)), ("spin", 2, (-1, 1)), ("potts", 3, (0, 1, 2))
 
 def _rbm(key, n, m, visible, q=2, scale=0.7):
     k1, k2, k3 = jax.random.split(key, 3)
-    model = RBM.init(k1, n, m, visible=visible, q=q, scale=scale)
+    model = RBM.sample(k1, n, m, visible=visible, q=q, scale=scale)
     a = 0.3 * jax.random.normal(k2, model.a.shape)
     b = 0.3 * jax.random.normal(k3, model.b.shape)
     return RBM(model.W, a, b, visible=visible)

@@ -31,7 +31,7 @@ def test_pcd_gradient_matches_exact(key):
     within 5 standard errors of the mean on every component."""
     kd, km, kc, kg = jax.random.split(key, 4)
     data = _teacher_data(kd)
-    model = RBM.init(km, 6, 4, scale=0.8)
+    model = RBM.sample(km, 6, 4, scale=0.8)
     exact, _, _ = exact_gradient(data)(None, model, None, 0)
     grad_fn = pcd(data, batch_size=2000, k=2)
     n_rep = 8
@@ -55,7 +55,7 @@ def test_pcd_training_reaches_exact_training_likelihood(key):
     chains) ends within 0.05 nats of it (exact log-likelihoods by enumeration)."""
     kd, km, kc, kt = jax.random.split(key, 4)
     data = _teacher_data(kd)
-    model = RBM.init(km, 6, 4, scale=0.01, data=data)
+    model = RBM.sample(km, 6, 4, scale=0.01, data=data)
     opt = optax.sgd(0.1, momentum=0.9)  # optax.adam trips strict promotion (count ** int32)
     exact_state, _ = train(kt, model, exact_gradient(data), opt, 300)
     chains = init_chains(kc, model, 1000, data)
@@ -71,7 +71,7 @@ def test_cd_training_improves_likelihood(key):
     """CD-1 (Hinton 2002) increases the exact log-likelihood of the teacher data by > 0.05 nats."""
     kd, km, kt = jax.random.split(key, 3)
     data = _teacher_data(kd)
-    model = RBM.init(km, 6, 4, scale=0.01, data=data)
+    model = RBM.sample(km, 6, 4, scale=0.01, data=data)
     state, trace = train(
         kt, model, cd(data, batch_size=100, k=1), optax.sgd(0.1, momentum=0.9), 200
     )
@@ -84,7 +84,7 @@ def test_resume_reproduces_uninterrupted_run(key):
     persistent chains included (step keys are fold_in(key, t))."""
     kd, km, kc, kt = jax.random.split(key, 4)
     data = _teacher_data(kd)
-    model = RBM.init(km, 6, 4, scale=0.1)
+    model = RBM.sample(km, 6, 4, scale=0.1)
     chains = init_chains(kc, model, 64, data)
     g = pcd(data, batch_size=32, k=2)
     opt = optax.sgd(0.05)
@@ -101,7 +101,7 @@ def test_vmap_over_seeds_and_learning_rates(key):
     each batched result equals the corresponding unbatched run (to float32 rounding)."""
     kd, km, kc = jax.random.split(key, 3)
     data = _teacher_data(kd)
-    model = RBM.init(km, 6, 4, scale=0.1)
+    model = RBM.sample(km, 6, 4, scale=0.1)
     chains = init_chains(kc, model, 64, data)
     g = pcd(data, batch_size=32, k=1)
     times = jnp.asarray([5, 20])
@@ -139,7 +139,7 @@ def test_ais_agrees_with_exact_log_z(key, visible, direction):
     of a mean: downward forward, upward reverse)."""
     kd, km, ka = jax.random.split(key, 3)
     n = 40 if visible == "bernoulli" else 10
-    model = RBM.init(km, n, 12, visible=visible, scale=0.25)
+    model = RBM.sample(km, n, 12, visible=visible, scale=0.25)
     model = RBM(model.W, 0.2 * jax.random.normal(kd, model.a.shape), None, visible=visible)
     exact = float(model.log_partition())
     if direction == "forward":
@@ -203,7 +203,7 @@ def test_pcd_with_parallel_tempering_chains(key):
 
     kd, km, kc, kt = jax.random.split(key, 4)
     data = _teacher_data(kd)
-    model = RBM.init(km, 6, 4, scale=0.01, data=data)
+    model = RBM.sample(km, 6, 4, scale=0.01, data=data)
     pt = sampling.parallel_tempering(block_gibbs(), jnp.asarray([0.5, 1.0]))
     v0 = jnp.broadcast_to(data[:128, None, :], (128, 2, 6))
     chains = jax.vmap(pt.init, in_axes=(0, None))(v0, model)

@@ -98,7 +98,7 @@ def _train_dataset(ctx: RunContext, name: str, x: np.ndarray, cfg: dict):
 
     def init_one(k):
         k1, k2 = jax.random.split(k)
-        model = RBM.init(k1, N, M, scale=1e-3, data=x)
+        model = RBM.sample(k1, N, M, scale=1e-3, data=x)
         return TrainState(model, opt.init(model), init_chains(k2, model, cfg["n_chains"]))
 
     states = jax.vmap(init_one)(jax.random.split(k_init, n_seeds))

@@ -449,23 +449,40 @@ class DilutedHopfield(AbstractIsingModel):
     1987 for the extreme dilution limit). The couplings are stored as an N x N matrix (the
     dilution has no overlap form), so this model is meant for moderate N.
 
+    Draw one with `DilutedHopfield.sample(key, patterns, connectivity)`; the constructor
+    takes a given symmetric 0/1 bond `mask` (e.g. a lattice or a measured connectome).
+
     **Arguments:**
 
     - `patterns`: `(P, N)` patterns.
-    - `connectivity`: the probability c in (0, 1] that a bond is present.
-    - `key`: PRNG key drawing the dilution (keyword-only).
+    - `mask`: `(N, N)` symmetric 0/1 matrix of present bonds (the diagonal is ignored).
+    - `connectivity`: the c of the normalisation 1/(cN); default: the mask's bond density.
     """
 
     couplings: Float[Array, "N N"]
 
-    def __init__(self, patterns, connectivity: float, *, key: Key, dtype=jnp.float32):
+    def __init__(self, patterns, mask, connectivity: float | None = None, *, dtype=jnp.float32):
         patterns = _check_patterns(patterns, dtype)
+        n = patterns.shape[1]
+        mask = jnp.asarray(mask)
+        if mask.shape != (n, n):
+            raise ShapeError(f"mask must have shape ({n}, {n}) for N = {n}, got {mask.shape}.")
+        mask = mask.astype(dtype) * (1 - jnp.eye(n, dtype=dtype))
+        if connectivity is None:
+            connectivity = float(jnp.sum(mask)) / (n * (n - 1))
         if not 0 < connectivity <= 1:
             raise ConfigError(f"connectivity must be in (0, 1], got {connectivity!r}.")
-        n = patterns.shape[1]
-        upper = jnp.triu(jax.random.bernoulli(key, connectivity, (n, n)), 1)
-        mask = (upper | upper.T).astype(dtype)
         self.couplings = mask * (patterns.T @ patterns) / (connectivity * n)
+
+    @classmethod
+    def sample(cls, key: Key, patterns, connectivity: float, *, dtype=jnp.float32):
+        """A random symmetric dilution: every bond present with probability `connectivity`
+        in (0, 1], independently (`key` draws it)."""
+        if not 0 < connectivity <= 1:
+            raise ConfigError(f"connectivity must be in (0, 1], got {connectivity!r}.")
+        n = _check_patterns(patterns, dtype).shape[1]
+        upper = jnp.triu(jax.random.bernoulli(key, connectivity, (n, n)), 1)
+        return cls(patterns, upper | upper.T, connectivity, dtype=dtype)
 
     @property
     def shape(self) -> tuple[int, ...]:

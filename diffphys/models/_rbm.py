@@ -52,7 +52,7 @@ class RBM(AbstractModel):
     - `visible`: `"bernoulli"` ({0,1}), `"spin"` (±1), `"gaussian"` (real, unit variance) or
       `"potts"` (0..q-1).
 
-    Use `RBM.init(key, n_visible, n_hidden, ...)` for the usual small random initialisation.
+    Use `RBM.sample(key, n_visible, n_hidden, ...)` for the usual small random initialisation.
     """
 
     W: Float[Array, "..."]
@@ -83,7 +83,7 @@ class RBM(AbstractModel):
         self.W, self.a, self.b, self.visible = W, a, b, visible
 
     @classmethod
-    def init(
+    def sample(
         cls,
         key: Key,
         n_visible: int,
