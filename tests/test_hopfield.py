@@ -10,7 +10,6 @@ import pytest
 
 import diffphys
 from diffphys import exact, models, sampling, theory
-from diffphys.models import _hopfield as hop
 
 
 def _small(key, n_patterns=3, n=9, kind="dense", **kw):
@@ -426,7 +425,7 @@ def test_errors():
     with pytest.raises(diffphys.ConfigError):
         models.ExponentialMemory(jnp.full((2, 3), 0.5))
     with pytest.raises(diffphys.ConfigError):
-        hop.zero_temperature(mode="parallel")
+        models.zero_temperature(mode="parallel")
     with pytest.raises(diffphys.ShapeError):
         models.overlap_metropolis(1.0).init(
             jnp.ones((4,), jnp.int8), models.Hopfield(jnp.ones((2, 3)))

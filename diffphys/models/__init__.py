@@ -27,22 +27,14 @@ from ._entropy_production import (
     lyapunov_covariance,
     simulate_with_entropy_production,
 )
+from ._exponential_memory import ExponentialLossMemory, ExponentialMemory
 from ._hopfield import (
     AbstractAssociativeMemory,
     DenseAssociativeMemory,
     DilutedHopfield,
-    ExponentialLossMemory,
-    ExponentialMemory,
     Hopfield,
-    MemoryInfo,
-    MemoryState,
-    ModernHopfield,
     corrupt,
-    overlap_heat_bath,
-    overlap_metropolis,
     random_patterns,
-    retrieve,
-    zero_temperature,
 )
 from ._hopfield_supervised import (
     dense_hebbian,
@@ -54,6 +46,15 @@ from ._ising_fast import IsingCheckerboardState, ising_checkerboard_metropolis
 from ._ising_fused import FusedIsingState, fused_checkerboard
 from ._kde import GaussianKDE
 from ._lattice import Ising, Potts, random_bond_couplings
+from ._memory_dynamics import (
+    MemoryInfo,
+    MemoryState,
+    overlap_heat_bath,
+    overlap_metropolis,
+    retrieve,
+    zero_temperature,
+)
+from ._modern_hopfield import ModernHopfield
 from ._nonreciprocal import (
     AbstractNonreciprocal,
     NonreciprocalInfo,
