@@ -170,3 +170,10 @@ def test_annealing_schedule_changes_beta_per_step(key):
     assert e[0] > -1.0 and e[-1] < -1.7
     with pytest.raises(ValueError, match="leading length"):
         sampling.run(key, alg, s, model, 10, schedule={"beta": betas})
+
+
+def test_model_specific_fast_kernels_are_reachable_from_sampling():
+    """`sampling.fused_checkerboard` and friends are the `models` kernels themselves."""
+    for name in ("fused_checkerboard", "ising_checkerboard_metropolis", "swendsen_wang", "wolff"):
+        assert getattr(sampling, name) is getattr(models, name)
+        assert name in dir(sampling)

@@ -6,6 +6,7 @@ built with `jax.vmap` from outside.
 """
 
 import abc
+import functools
 import math
 
 import equinox as eqx
@@ -18,7 +19,32 @@ from .._types import Array, Config, Energies, Float, Key, Spins
 
 
 class AbstractModel(eqx.Module):
-    """Anything with an energy. Continuous models only need `energy` (samplers differentiate it)."""
+    """Anything with an energy. Continuous models only need `energy` (samplers differentiate it).
+
+    Every subclass's `energy(x)` first calls `check_state(x)`, so a configuration of the wrong
+    shape is a `ShapeError` that names the expected shape, not a broadcasting error from deep
+    inside the energy. The check runs on static shapes: once per trace under `jit`, free at run
+    time.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        energy = cls.__dict__.get("energy")
+        if (
+            energy is None
+            or getattr(energy, "__isabstractmethod__", False)
+            or getattr(energy, "_checks_state", False)
+            or not callable(energy)
+        ):
+            return
+
+        @functools.wraps(energy)
+        def checked_energy(self, x, *args, **kwargs):
+            self.check_state(x)
+            return energy(self, x, *args, **kwargs)
+
+        checked_energy._checks_state = True
+        cls.energy = checked_energy
 
     @abc.abstractmethod
     def energy(self, x: Config) -> Float[Array, ""]:

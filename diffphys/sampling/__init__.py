@@ -1,4 +1,11 @@
-"""Model-agnostic sampling kernels as `init`/`step` pairs, and the chain driver `run`."""
+"""Model-agnostic sampling kernels as `init`/`step` pairs, and the chain driver `run`.
+
+The model-specific fast kernels are reachable from here too, so that every sampler is one
+import away: `sampling.fused_checkerboard` (the fused C++ Ising kernel),
+`sampling.ising_checkerboard_metropolis` (multispin-coded), `sampling.swendsen_wang` and
+`sampling.wolff` (cluster updates). They live in `diffphys.models`, next to the models whose
+structure they exploit, and are imported from there on first use.
+"""
 
 from ._base import SamplingAlgorithm, replicas, run, sweep_sites
 from ._discrete import DiscreteInfo, DiscreteState, checkerboard, heat_bath, metropolis
@@ -23,3 +30,18 @@ __all__ = [
     "swap_rates",
     "sweep_sites",
 ]
+
+_FROM_MODELS = ("fused_checkerboard", "ising_checkerboard_metropolis", "swendsen_wang", "wolff")
+
+
+def __getattr__(name):
+    # models import sampling, so the model-specific kernels are re-exported lazily
+    if name in _FROM_MODELS:
+        from .. import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'diffphys.sampling' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*__all__, *_FROM_MODELS])
