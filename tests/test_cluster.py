@@ -80,7 +80,7 @@ def test_ising_glass_matches_enumeration(key, name):
     """2x4 torus with Gaussian per-bond couplings of both signs (256 states) at beta = 0.6:
     chi-square against `exact.probabilities` of the final states of 6000 chains."""
     glass = models.Ising((2, 4), J=models.random_bond_couplings(jax.random.key(12), (2, 4)))
-    assert sampler_pvalue(key, ALGS[name](), glass, 0.6, 12, N_CHAINS) > P_MIN
+    assert sampler_pvalue(key, ALGS[name](), glass, 12, 0.6, N_CHAINS) > P_MIN
 
 
 @pytest.mark.parametrize("name", [pytest.param("sw", marks=pytest.mark.slow), "wolff"])
@@ -89,7 +89,7 @@ def test_potts_matches_enumeration(key, name):
     beta = 0.9."""
     J = jnp.abs(jax.random.normal(jax.random.key(13), (2, 2, 2)))
     assert (
-        sampler_pvalue(key, ALGS[name](), models.Potts((2, 2), q=3, J=J), 0.9, 12, N_CHAINS) > P_MIN
+        sampler_pvalue(key, ALGS[name](), models.Potts((2, 2), q=3, J=J), 12, 0.9, N_CHAINS) > P_MIN
     )
 
 
@@ -99,8 +99,8 @@ def test_uniform_models_match_enumeration(key, name):
     """Uniform 3D Ising ferromagnet on 2x2x2 (256 states, beta = 0.3) and uniform q = 3 Potts
     on a 2x3 torus (729 states, beta = 1.0)."""
     k1, k2 = jax.random.split(key)
-    assert sampler_pvalue(k1, ALGS[name](), models.Ising((2, 2, 2)), 0.3, 30, N_CHAINS) > P_MIN
-    assert sampler_pvalue(k2, ALGS[name](), models.Potts((2, 3), q=3), 1.0, 30, N_CHAINS) > P_MIN
+    assert sampler_pvalue(k1, ALGS[name](), models.Ising((2, 2, 2)), 30, 0.3, N_CHAINS) > P_MIN
+    assert sampler_pvalue(k2, ALGS[name](), models.Potts((2, 3), q=3), 30, 1.0, N_CHAINS) > P_MIN
 
 
 def test_swendsen_wang_onsager_energy(key):

@@ -22,6 +22,7 @@ def test_spherical_aging_contract_and_theory():
         t_max_p3=8.0,
         t_w=[1.0, 4.0],
         n_times=12,
+        dt=0.05,  # the CI size: the tolerance below allows for its O(dt) bias
     )
     assert ds["correlation"].dims == ("p", "t_w", "t")
     assert ds["correlation_theory"].dims == ("p", "t_w", "t")

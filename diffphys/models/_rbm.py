@@ -168,8 +168,11 @@ class RBM(AbstractModel):
     def energy(self, state) -> Float[Array, ""]:
         """Joint energy E(v, h) of `state = (v, h)` (a tuple or an `RBMState`)."""
         v, h = state[0], state[1]
+        self.check_state(v)
         h = jnp.asarray(h).astype(self.W.dtype)
         return -self._visible_term(v) - jnp.dot(self.hidden_input(v), h)
+
+    energy._checks_state = True  # its state is (v, h): checked above, not by the base class
 
     def free_energy(self, v, beta=1.0) -> Float[Array, ""]:
         r"""$F(v) = -\frac1\beta\log\sum_h e^{-\beta E(v,h)}$ (hidden units summed out)."""
