@@ -262,9 +262,7 @@ def grokking_dataset(g: dict, *, alphas, eps: float, min_tail: int) -> xr.Datase
     for v, (ln, u) in _GROK_VARS.items():
         _attrs(ds, v, ln, u)
     _attrs(ds, "grok_spike_theta", "spike strength |beta|^2 / (alpha eps) of the learned teacher")
-    _attrs(
-        ds, "grok_lambda_max_theory", "top eigenvalue of MP(var 1) + theta beta beta^T (BBP)"
-    )
+    _attrs(ds, "grok_lambda_max_theory", "top eigenvalue of MP(var 1) + theta beta beta^T (BBP)")
     _attrs(ds, "grok_diverged", "1 if the grokking network diverged")
     _attrs(ds, "output_scale", "output scale alpha of the grokking network (large: lazy)")
     _attrs(ds, "grok_time", "full-batch GD step of the grokking network", "step")
