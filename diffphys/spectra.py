@@ -39,6 +39,7 @@ __all__ = [
     "mp_density",
     "mp_edges",
     "mp_fit_variance",
+    "mp_outlier",
     "spectra_of",
     "weightwatcher_alpha",
 ]
@@ -248,6 +249,38 @@ def _mp_cdf(x, q, s2):
     theta = jnp.arccos(jnp.clip((x - m) / r, -1.0, 1.0))
     F = q * r**2 / (2 * jnp.pi * s2) * (G(jnp.pi) - G(theta))
     return jnp.clip(jnp.where(x <= lo, 0.0, jnp.where(x >= hi, 1.0, F)), 0.0, 1.0)
+
+
+def mp_outlier(theta, q, sigma2=1.0):
+    """Top eigenvalue of a Marchenko–Pastur matrix plus a rank-one spike `theta v v^T`.
+
+    For `X = W^T W / N + theta v v^T` (`W` N x M with iid entries of variance `sigma^2`,
+    `|v| = 1` independent of `W`, `gamma = M / N = 1 / Q`), as `N, M -> infinity` the top
+    eigenvalue separates from the bulk when `t = theta / sigma^2 > sqrt(gamma) + gamma` (the
+    BBP transition) and sits at `lambda = sigma^2 (t + t / (t - gamma))`; below it, at the
+    edge `lambda_+ = sigma^2 (1 + sqrt(gamma))^2`.
+
+    Derived here (free additive convolution): the outlier solves `G(lambda) = 1 / theta` with
+    `G` the Stieltjes transform of MP, whose inverse is `R(w) + 1/w`, `R(w) = 1 / (1 - gamma w)`
+    at `sigma^2 = 1`; `G(lambda_+) = 1 / (sqrt(gamma) (1 + sqrt(gamma)))` gives the threshold
+    (Benaych-Georges & Nadakuditi, Adv. Math. 227 (2011) 494, for the general statement).
+
+    **Arguments:** `theta` (>= 0, any shape), `q = N / M >= 1`, `sigma2` (> 0).
+
+    **Returns:** the limiting top eigenvalue, shape of `theta`.
+    """
+    _check_q(q)
+    th = np.asarray(theta, dtype=np.float64)
+    if not np.all(np.isfinite(th)) or np.any(th < 0):
+        raise ConfigError(f"theta must be finite and >= 0, got {theta!r}.")
+    if not float(sigma2) > 0:
+        raise ConfigError(f"sigma2 must be > 0, got {sigma2!r}.")
+    g = 1.0 / float(q)
+    t = th / float(sigma2)
+    above = t > np.sqrt(g) + g
+    t_safe = np.where(above, t, 1.0 + g)
+    out = np.where(above, t_safe + t_safe / (t_safe - g), (1.0 + np.sqrt(g)) ** 2)
+    return float(sigma2) * out
 
 
 def mp_fit_variance(eigenvalues, q, *, n_grid: int = 400):

@@ -111,7 +111,82 @@ def test_bad_input_is_a_config_error():
         spectra.spectra_of({})
 
 
-def test_weight_spectra_contract():
+def test_mp_outlier_matches_sampled_spiked_wishart():
+    """`spectra.mp_outlier` (derived: free additive convolution, BBP) against sampled
+    W^T W / N + theta v v^T (N = 2000, M = 400, 4 draws of W): mean top eigenvalue within 3% of the
+    prediction above the transition (theta = 1.5, 4); theta = 1.5 is 6% from the naive theta + 1
+    (a formula without the bulk fails). Below it (theta = 0.3 < sqrt(g) + g = 0.647) the top
+    eigenvalue stays at the MP edge (1 + sqrt(g))^2 within 4% (finite-N edge shift ~ N^-2/3)."""
+    rng = np.random.default_rng(0)
+    N, M = 2000, 400
+    # W^T W is rotation invariant, so a fixed v = e_1 is as good as a random one
+    X = [(lambda W: W.T @ W / N)(rng.standard_normal((N, M))) for _ in range(4)]
+    e1 = np.zeros((M, M))
+    e1[0, 0] = 1.0
+    for theta in (0.3, 1.5, 4.0):
+        top = [np.linalg.eigvalsh(x + theta * e1)[-1] for x in X]
+        pred = float(spectra.mp_outlier(theta, N / M))
+        tol = 0.04 if theta < 0.647 else 0.03
+        assert abs(np.mean(top) - pred) < tol * pred, (theta, np.mean(top), pred)
+    assert float(spectra.mp_outlier(0.3, 5.0)) == pytest.approx((1 + 0.2**0.5) ** 2)
+    assert float(spectra.mp_outlier(1.5, 5.0)) > 1.05 * 2.5
+    with pytest.raises(diffphys.ConfigError):
+        spectra.mp_outlier(-1.0, 5.0)
+    with pytest.raises(diffphys.ConfigError, match="Q"):
+        spectra.mp_outlier(1.0, 0.5)
+
+
+@pytest.fixture(scope="module")
+def weight_spectra_run():
+    """One tiny `weight-spectra` run shared by the contract and grokking-physics tests: the
+    digits MLP at toy size, the grokking network at its default size (D = 30, N = 150) for
+    1000 GD steps at a rich (alpha = 1/8) and a lazy (alpha = 1024) output scale."""
+    from diffphys.experiments import _core
+
+    return _core.run(
+        "weight-spectra",
+        width=24,
+        n_steps=40,
+        n_records=3,
+        learning_rates=[0.05, 0.5],
+        batch_sizes=[8],
+        n_seeds=2,
+        bins=10,
+        grok_steps=1000,
+        grok_records=6,
+        grok_alphas=[0.125, 1024.0],
+    )
+
+
+def test_weight_spectra_grokking_rich_spike_lazy_mp(weight_spectra_run):
+    """Grokking network's first layer W (150 x 30, eps = 0.2; Kumar et al. arXiv 2310.06110).
+    Reference: the spiked-MP prediction (`spectra.mp_outlier`, tested above) for the spike
+    W^T W - W_0^T W_0 = N/(alpha eps) beta beta^T that the quadratic teacher requires.
+    Rich (alpha = 1/8, test loss < 2% of initial): the top eigenvector aligns with beta,
+    |v1.beta|/|beta| > 0.99 (random: ~1/sqrt(30) = 0.18) and the top eigenvalue is within 5% of
+    the prediction (a rank-one outlier, ~13x the MP edge). Lazy (alpha = 1024): no outlier
+    (lambda_max < 1.1 x the MP edge at var(W)), the top eigenvector is still that of W_0
+    (overlap > 0.99), its overlap with beta moves by < 0.05 and the test loss stays > 0.3."""
+    ds = weight_spectra_run
+    rich = ds.sel(output_scale=0.125).isel(grok_time=-1)
+    lazy = ds.sel(output_scale=1024.0).isel(grok_time=-1)
+    lazy0 = ds.sel(output_scale=1024.0).isel(grok_time=0)
+    assert int(ds["grok_diverged"].sum()) == 0
+    assert float(rich["grok_test_loss"]) < 0.02
+    assert float(rich["grok_top_overlap"]) > 0.99
+    rel = float(rich["grok_lambda_max"] / rich["grok_lambda_max_theory"]) - 1.0
+    assert abs(rel) < 0.05, rel
+    assert float(rich["grok_lambda_max"] / rich["grok_mp_lambda_plus"]) > 5.0
+    assert float(lazy["grok_lambda_max"] / lazy["grok_mp_lambda_plus"]) < 1.1
+    assert float(lazy["grok_top_overlap_init"]) > 0.99
+    assert abs(float(lazy["grok_top_overlap"] - lazy0["grok_top_overlap"])) < 0.05
+    assert float(lazy["grok_test_loss"]) > 0.3
+    # the lazy spike is below the BBP transition, the rich one far above it
+    assert float(lazy["grok_spike_theta"]) < 0.2**0.5 + 0.2 < float(rich["grok_spike_theta"])
+    assert np.all(ds["grok_n_tail"].values >= 10)
+
+
+def test_weight_spectra_contract(weight_spectra_run):
     """Contract of `weight-spectra` at a tiny size (issue 10): dims, CF attrs, finite fits,
     the init is a random matrix (its ESD within the MP support at var(W), up to finite-N edge
     fluctuations), and weightwatcher's alpha is recorded beside ours (NaN when absent)."""
@@ -122,16 +197,7 @@ def test_weight_spectra_contract():
 
     from diffphys.experiments import _core
 
-    ds = _core.run(
-        "weight-spectra",
-        width=24,
-        n_steps=40,
-        n_records=3,
-        learning_rates=[0.05, 0.5],
-        batch_sizes=[8],
-        n_seeds=2,
-        bins=10,
-    )
+    ds = weight_spectra_run
     assert ds["alpha"].dims == ("batch_size", "seed", "learning_rate", "time")
     assert ds["esd"].dims == ("source", "lam")
     for name in list(ds.data_vars) + list(ds.coords):
@@ -151,5 +217,9 @@ def test_weight_spectra_contract():
         assert np.all(np.isnan(ds["source_alpha_weightwatcher"].values))
     exp = _core.get("weight-spectra")
     s = exp.summary(ds)
-    assert {"alpha_init_mean", "alpha_final_mean", "n_diverged"} <= set(s)
+    assert {"alpha_init_mean", "alpha_final_mean", "n_diverged", "grokking"} <= set(s)
+    assert ds["grok_esd"].dims == ("grok_source", "grok_lam")
+    assert ds["grok_top_overlap"].dims == ("output_scale", "grok_time")
+    with pytest.raises(diffphys.ConfigError, match="grok_N"):
+        _core.run("weight-spectra", grok_N=20, grok_D=30)
     plt.close(exp.figure(ds))
