@@ -142,8 +142,8 @@ def test_phase_retrieval_experiment_contract():
     # first record (m ~ 0) is negative, as is the measured one
     out0 = float(ds["lambda_outlier_theory"].sel(hessian_alpha=24.0, m_theory=0.0))
     assert out0 < float(ds["lambda_edge_theory"].sel(hessian_alpha=24.0, m_theory=0.0)) < 0
-    assert float(ds["lambda_min_theory"].isel(time=0)) < 0
-    assert float(ds["lambda_min"].isel(time=0).mean()) < 0
+    assert ds["lambda_min_theory"].isel(time=0).values.max() < 0
+    assert ds["lambda_min"].isel(time=0).values.mean() < 0
     assert ds.attrs["theory_applies"] == 1
     assert ds["lambda_min"].dims == ("hessian_alpha", "run", "time")
     for name in list(ds.data_vars) + list(ds.coords):
@@ -172,26 +172,25 @@ def test_phase_retrieval_experiment_contract():
 def test_phase_retrieval_experiment_unconstrained_student():
     """Reference: the unconstrained student (plain GD on R^N, `student="unconstrained"`) has
     the same global minima +-x* (L = 0): at alpha = 24 it recovers the signal (normalised
-    overlap >= 0.9 in >= 14/16 runs), at alpha = 0.5 never; its Euclidean Hessian at the end is
-    positive semi-definite (a minimum); the sphere-only theory is flagged as not applying."""
+    overlap >= 0.9 in >= 7/8 runs); its Euclidean Hessian at the end is positive
+    semi-definite (a minimum); the sphere-only theory is flagged as not applying."""
     from diffphys.experiments import _core
 
     ds = _core.run(
         "phase-retrieval",
         N=[16],
-        alpha=[0.5, 24.0],
-        n_runs=16,
+        alpha=[24.0],
+        n_runs=8,
         n_steps=250,
         hessian_N=16,
         hessian_alpha=[24.0],
-        hessian_runs=2,
+        hessian_runs=1,
         n_records=3,
         n_lanczos=16,
         student="unconstrained",
     )
     assert ds.attrs["student"] == "unconstrained" and ds.attrs["theory_applies"] == 0
-    assert np.all(ds["success"].sel(alpha=0.5).values == 0)
-    assert np.all(ds["success"].sel(alpha=24.0).values >= 14 / 16)
+    assert np.all(ds["success"].sel(alpha=24.0).values >= 7 / 8)
     assert np.all(ds["diverged_fraction"].values == 0)
     assert np.all(ds["lambda_min"].isel(time=-1).values >= -1e-3)
     with pytest.raises(ConfigError, match="student"):

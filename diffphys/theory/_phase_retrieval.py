@@ -235,7 +235,7 @@ def _tail_grid(alpha, m, n_grid):
 
 
 def phase_retrieval_hessian_cdf(
-    lam, *, alpha: float, m: float = 0.0, lagrange=None, n_grid: int = 600, n_theta: int = 64
+    lam, *, alpha: float, m: float = 0.0, lagrange=None, n_grid: int = 400, n_theta: int = 64
 ) -> np.ndarray:
     """Cumulative distribution of the bulk of the Riemannian Hessian (limiting, derived).
 
@@ -262,7 +262,7 @@ def _cdf_table(alpha, m, n_grid, n_theta):
 
 
 def phase_retrieval_hessian_edges(
-    *, alpha: float, m: float = 0.0, n: int, lagrange=None, n_grid: int = 600
+    *, alpha: float, m: float = 0.0, n: int, lagrange=None, n_grid: int = 400
 ) -> tuple[float, float]:
     """Median lowest and highest bulk eigenvalues of the Riemannian Hessian at finite N.
 
@@ -291,19 +291,18 @@ class PhaseRetrievalOutlier(NamedTuple):
     """Outlier of the Riemannian Hessian along the signal (`phase_retrieval_hessian_outlier`).
 
     **Fields:** `eigenvalue` (nan where there is none); `overlap_perp` $|v\\cdot e_\\perp|$;
-    `overlap` $|v\\cdot x^*|/|x^*|=\\sqrt{1-m^2}|v\\cdot e_\\perp|$; `exists` (bool);
-    `bulk_weight` $F(\\lambda_{out})$, the bulk CDF at the outlier ($N F$ bulk eigenvalues lie
-    below it at size N on average).
+    `overlap` $|v\\cdot x^*|/|x^*|=\\sqrt{1-m^2}|v\\cdot e_\\perp|$; `exists` (bool).
+    At size N, $N F(\\lambda_{out})$ bulk eigenvalues lie below it on average (F:
+    `phase_retrieval_hessian_cdf`).
     """
 
     eigenvalue: float
     overlap_perp: float
     overlap: float
     exists: bool
-    bulk_weight: float
 
 
-def _outlier_roots(alpha, m, n_theta, n_scan=100):
+def _outlier_roots(alpha, m, n_theta, n_scan=60):
     lo = 2.0 + 60.0 * (1.0 - math.sqrt(4.0 - 3.0 * m * m)) / alpha - 2.0
     lam = np.linspace(lo, 2.0, n_scan)
     g = phase_retrieval_hessian_stieltjes(lam, alpha=alpha, m=m, n_theta=n_theta)
@@ -333,7 +332,7 @@ def phase_retrieval_hessian_outlier(
     shift = phase_retrieval_lagrange(m) if lagrange is None else float(lagrange)
     lam, f, idx = _outlier_roots(alpha, m, n_theta)
     if idx.size == 0:
-        return PhaseRetrievalOutlier(np.nan, 0.0, 0.0, False, np.nan)
+        return PhaseRetrievalOutlier(np.nan, 0.0, 0.0, False)
 
     def resid(x):
         g = phase_retrieval_hessian_stieltjes(np.array([x]), alpha=alpha, m=m, n_theta=n_theta)
@@ -347,12 +346,10 @@ def phase_retrieval_hessian_outlier(
     # a genuine spike has T' < 0 (g increasing below the bulk); T' > 0 means the root lies in
     # the bulk's tail, where Im g is not negligible: no isolated outlier
     if tp > 0:
-        return PhaseRetrievalOutlier(np.nan, 0.0, 0.0, False, np.nan)
+        return PhaseRetrievalOutlier(np.nan, 0.0, 0.0, False)
     q2 = 1.0 / (1.0 - tp)
-    grid, cdf = _cdf_table(alpha, m, 600, 64)
-    weight = float(np.interp(root, grid, cdf))
     return PhaseRetrievalOutlier(
-        float(root - shift), math.sqrt(q2), math.sqrt(q2 * (1 - m * m)), True, weight
+        float(root - shift), math.sqrt(q2), math.sqrt(q2 * (1 - m * m)), True
     )
 
 
