@@ -134,8 +134,17 @@ def test_phase_retrieval_experiment_contract():
         hessian_runs=2,
         n_records=5,
         n_lanczos=16,
+        m_theory=[0.0, 0.5],
     )
     assert ds["success"].dims == ("N", "alpha")
+    # theory beside the simulation: at alpha = 24, m = 0 the predicted outlier lies below the
+    # predicted bulk edge (a downward informative direction); the predicted lambda_min at the
+    # first record (m ~ 0) is negative, as is the measured one
+    out0 = float(ds["lambda_outlier_theory"].sel(hessian_alpha=24.0, m_theory=0.0))
+    assert out0 < float(ds["lambda_edge_theory"].sel(hessian_alpha=24.0, m_theory=0.0)) < 0
+    assert ds["lambda_min_theory"].isel(time=0).values.max() < 0
+    assert ds["lambda_min"].isel(time=0).values.mean() < 0
+    assert ds.attrs["theory_applies"] == 1
     assert ds["lambda_min"].dims == ("hessian_alpha", "run", "time")
     for name in list(ds.data_vars) + list(ds.coords):
         assert "long_name" in ds[name].attrs and "units" in ds[name].attrs, name
@@ -145,9 +154,44 @@ def test_phase_retrieval_experiment_contract():
     assert np.all(ds["lambda_min"].isel(time=-1).values >= -1e-3)
     exp = _core.get("phase-retrieval")
     s = exp.summary(ds)
-    assert set(s) >= {"alpha_half", "fit_alpha_half_vs_logN", "t_flat", "diverged_fraction"}
+    assert set(s) >= {
+        "alpha_half",
+        "fit_alpha_half_vs_logN",
+        "t_flat",
+        "diverged_fraction",
+        "m_bbp",
+        "t_bbp",
+    }
     plt.close(exp.figure(ds))
     with pytest.raises(ConfigError, match="alpha"):
         _core.run("phase-retrieval", alpha=[0.0, 2.0])
     with pytest.raises(ConfigError, match="N must be >= 2"):
         _core.run("phase-retrieval", N=[1])
+
+
+def test_phase_retrieval_experiment_unconstrained_student():
+    """Reference: the unconstrained student (plain GD on R^N, `student="unconstrained"`) has
+    the same global minima +-x* (L = 0): at alpha = 24 it recovers the signal (normalised
+    overlap >= 0.9 in >= 7/8 runs); its Euclidean Hessian at the end is positive
+    semi-definite (a minimum); the sphere-only theory is flagged as not applying."""
+    from diffphys.experiments import _core
+
+    ds = _core.run(
+        "phase-retrieval",
+        N=[16],
+        alpha=[24.0],
+        n_runs=8,
+        n_steps=250,
+        hessian_N=16,
+        hessian_alpha=[24.0],
+        hessian_runs=1,
+        n_records=3,
+        n_lanczos=16,
+        student="unconstrained",
+    )
+    assert ds.attrs["student"] == "unconstrained" and ds.attrs["theory_applies"] == 0
+    assert np.all(ds["success"].sel(alpha=24.0).values >= 7 / 8)
+    assert np.all(ds["diverged_fraction"].values == 0)
+    assert np.all(ds["lambda_min"].isel(time=-1).values >= -1e-3)
+    with pytest.raises(ConfigError, match="student"):
+        _core.run("phase-retrieval", student="free")

@@ -11,6 +11,19 @@ Along trajectories at N = `hessian_N`, the Riemannian Hessian's lowest eigenpair
 `diffphys.curvature`) gives lambda_min(t) and the overlap of its eigenvector with x*; `t_flat`
 is the first recorded time at which lambda_min >= -`flat_tol`: the informative downward
 direction has disappeared (the BBP-type transition of the outlier into the bulk edge).
+
+Theory beside it (`diffphys.theory.phase_retrieval_hessian_*`, derived there): on a grid of
+overlaps `m_theory`, the Riemannian Hessian's informative outlier (eigenvalue and overlap of
+its eigenvector with x*) and the median lowest bulk eigenvalue at size `hessian_N`;
+interpolated at the measured mean |m(t)| they give the predicted lambda_min(t) = min(outlier,
+edge) along the trajectory (the "annealed" approximation: x treated as independent of the
+sensing vectors, exact at t = 0), and m_bbp(alpha, N), the overlap at which the outlier
+meets the bulk edge, with t_bbp the first time the mean |m(t)| reaches it.
+
+`student = "unconstrained"` runs plain GD on R^N (no projection, no retraction) from the same
+random start on the sphere; the overlap is then normalised, |x.x*|/(|x||x*|), and the Hessian
+along trajectories is the Euclidean one (the theory, derived for the sphere, is left out:
+its variables are NaN, flagged by the dataset attribute `theory_applies = 0`).
 """
 
 import jax
@@ -19,7 +32,7 @@ import numpy as np
 import optax
 import xarray as xr
 
-from .. import curvature, ensemble, log_times, models, training
+from .. import curvature, ensemble, log_times, models, theory, training
 from .._errors import ConfigError
 from ._core import Param, RunContext, experiment
 
@@ -39,6 +52,14 @@ PARAMS = {
     "n_records": Param(24, "log-spaced times at which the Hessian is analysed", ge=2),
     "n_lanczos": Param(24, "Lanczos iterations per Hessian", ge=2),
     "flat_tol": Param(0.01, "lambda_min above -flat_tol counts as no downward direction", gt=0),
+    "student": Param(
+        "spherical",
+        "spherical (Riemannian GD on |x|^2 = N) or unconstrained (plain GD on R^N)",
+        choices=("spherical", "unconstrained"),
+    ),
+    "m_theory": Param(
+        [0.0, 0.2, 0.4, 0.6, 0.8], "overlaps at which the Hessian theory is solved", ge=0, le=0.99
+    ),
 }
 
 
@@ -55,7 +76,9 @@ def _check(cfg):
         raise ConfigError("phase-retrieval needs 2 <= n_lanczos <= hessian_N.")
 
 
-def _optimizer(lr):
+def _optimizer(lr, student="spherical"):
+    if student == "unconstrained":
+        return optax.sgd(lr)
     return optax.chain(optax.sgd(lr), models.sphere_retraction())
 
 
@@ -67,8 +90,14 @@ def _final(ctx: RunContext, n: int, alpha: float, cfg: dict):
         kp, kx, kt = jax.random.split(k, 3)
         p = models.PhaseRetrieval.sample(kp, n=n, alpha=alpha)
         x0 = models.random_student(kx, n)
+        sph = cfg["student"] == "spherical"
         st, tr = training.train(
-            kt, x0, models.phase_retrieval_grad(p), _optimizer(cfg["lr"]), steps, every=steps
+            kt,
+            x0,
+            models.phase_retrieval_grad(p, spherical=sph),
+            _optimizer(cfg["lr"], cfg["student"]),
+            steps,
+            every=steps,
         )
         x = st.params
         bad = (jnp.max(tr["metrics"]["diverged"]) > 0) | ~jnp.all(jnp.isfinite(x))
@@ -79,7 +108,8 @@ def _final(ctx: RunContext, n: int, alpha: float, cfg: dict):
         }
 
     keys = jax.random.split(ctx.key("final", n, alpha), cfg["n_runs"])
-    return ctx.task(f"final_N{n}_a{alpha:g}", lambda: ensemble.run(one, keys))
+    tag = "" if cfg["student"] == "spherical" else "_free"
+    return ctx.task(f"final{tag}_N{n}_a{alpha:g}", lambda: ensemble.run(one, keys))
 
 
 def _trajectory(ctx: RunContext, alpha: float, cfg: dict):
@@ -88,6 +118,7 @@ def _trajectory(ctx: RunContext, alpha: float, cfg: dict):
     steps = cfg["n_steps"]
     times = log_times(steps, cfg["n_records"], first=1)
     k_l = int(cfg["n_lanczos"])
+    sph = cfg["student"] == "spherical"
 
     def one(k):
         kp, kx, kt, kl = jax.random.split(k, 4)
@@ -96,8 +127,8 @@ def _trajectory(ctx: RunContext, alpha: float, cfg: dict):
         _, tr = training.train(
             kt,
             x0,
-            models.phase_retrieval_grad(p),
-            _optimizer(cfg["lr"]),
+            models.phase_retrieval_grad(p, spherical=sph),
+            _optimizer(cfg["lr"], cfg["student"]),
             steps,
             record_at=times,
             record=lambda s: s.params,
@@ -108,6 +139,10 @@ def _trajectory(ctx: RunContext, alpha: float, cfg: dict):
             g = jax.grad(p.loss)(x)
             lam_r = (x @ g) / (x @ x)
             hv = curvature.hvp(p.loss, x)
+            if not sph:  # Euclidean Hessian of the unconstrained student
+                res = curvature.lanczos(kl, hv, x, n_iter=k_l)
+                v0 = res.eigenvectors[0]
+                return res.eigenvalues[0], jnp.abs(v0 @ p.x_star) / jnp.sqrt(jnp.float32(n))
 
             def riem(v):  # P (H - lam_r) P v on the tangent space, + RADIAL on the normal
                 c = (v @ x) / (x @ x)
@@ -124,8 +159,38 @@ def _trajectory(ctx: RunContext, alpha: float, cfg: dict):
         return {"lambda_min": lam, "eigvec_overlap": ov_vec, "m": m}
 
     keys = jax.random.split(ctx.key("trajectory", alpha), cfg["hessian_runs"])
-    out = ctx.task(f"trajectory_a{alpha:g}", lambda: ensemble.run(one, keys))
+    tag = "" if sph else "_free"
+    out = ctx.task(f"trajectory{tag}_a{alpha:g}", lambda: ensemble.run(one, keys))
     return np.asarray(times), out
+
+
+def _theory(ctx: RunContext, alpha: float, cfg: dict):
+    """Outlier eigenvalue and overlap, and the median lowest bulk eigenvalue at hessian_N, of
+    the Riemannian Hessian on the grid m_theory (`theory.phase_retrieval_hessian_*`)."""
+    n = int(cfg["hessian_N"])
+
+    def solve():
+        out = {"outlier": [], "outlier_overlap": [], "edge": []}
+        for m in cfg["m_theory"]:
+            o = theory.phase_retrieval_hessian_outlier(alpha=alpha, m=float(m))
+            lo, _ = theory.phase_retrieval_hessian_edges(alpha=alpha, m=float(m), n=n)
+            out["outlier"].append(o.eigenvalue if o.exists else np.inf)
+            out["outlier_overlap"].append(o.overlap if o.exists else 0.0)
+            out["edge"].append(lo)
+        return {k: np.asarray(v, float) for k, v in out.items()}
+
+    return ctx.task(f"theory_a{alpha:g}_N{n}", solve)
+
+
+def _crossing(ms, gap):
+    """First m at which gap(m) = outlier - edge becomes >= 0 (linear interpolation)."""
+    gap = np.where(np.isfinite(gap), gap, 1e3)
+    if gap[0] >= 0:
+        return float(ms[0])
+    for i in range(len(gap) - 1):
+        if gap[i] < 0 <= gap[i + 1]:
+            return float(ms[i] + (ms[i + 1] - ms[i]) * (-gap[i]) / (gap[i + 1] - gap[i]))
+    return np.nan
 
 
 def _alpha_half(alphas, p):
@@ -148,6 +213,13 @@ def _summary(ds):
         "t_flat": {
             float(a): float(t) for a, t in zip(ds["hessian_alpha"].values, ds["t_flat"].values)
         },
+        "m_bbp": {
+            float(a): float(t) for a, t in zip(ds["hessian_alpha"].values, ds["m_bbp"].values)
+        },
+        "t_bbp": {
+            float(a): float(t) for a, t in zip(ds["hessian_alpha"].values, ds["t_bbp"].values)
+        },
+        "student": ds.attrs.get("student", "spherical"),
     }
     return out
 
@@ -164,13 +236,28 @@ def _figure(ds):
     t = ds["time"].values
     for a in ds["hessian_alpha"].values:
         lam = ds["lambda_min"].sel(hessian_alpha=a)
-        ax[1].plot(t, lam.mean("run"), label=f"alpha={a:g}: lambda_min")
+        (line,) = ax[1].plot(t, lam.mean("run"), label=f"alpha={a:g}: lambda_min")
+        ax[1].plot(
+            t,
+            ds["lambda_min_theory"].sel(hessian_alpha=a),
+            ":",
+            color=line.get_color(),
+            label=f"alpha={a:g}: theory at m(t)",
+        )
+        if np.isfinite(ds["t_bbp"].sel(hessian_alpha=a)):
+            ax[1].axvline(float(ds["t_bbp"].sel(hessian_alpha=a)), color=line.get_color(), lw=0.5)
         ax[2].plot(
             t,
             ds["eigvec_overlap"].sel(hessian_alpha=a).mean("run"),
             label=f"alpha={a:g}: |v_min.x*|",
         )
         ax[2].plot(t, ds["m_traj"].sel(hessian_alpha=a).mean("run"), "--", label=f"alpha={a:g}: m")
+        ax[2].plot(
+            t,
+            ds["eigvec_overlap_theory"].sel(hessian_alpha=a),
+            ":",
+            label=f"alpha={a:g}: theory |v.x*|",
+        )
     for a in (ax[1], ax[2]):
         a.set_xscale("log")
         a.set_xlabel("GD step")
@@ -219,6 +306,29 @@ def phase_retrieval(ctx: RunContext, cfg: dict) -> xr.Dataset:
         idx = np.nonzero(row >= -cfg["flat_tol"])[0]
         t_flat.append(float(times[idx[0]]) if idx.size else np.nan)
 
+    sph = cfg["student"] == "spherical"
+    ms = np.asarray(cfg["m_theory"], float)
+    h_al = [float(a) for a in cfg["hessian_alpha"]]
+    nan_grid = np.full((len(h_al), len(ms)), np.nan)
+    th_out, th_ov, th_edge = nan_grid.copy(), nan_grid.copy(), nan_grid.copy()
+    m_bbp = np.full(len(h_al), np.nan)
+    t_bbp = np.full(len(h_al), np.nan)
+    lam_pred = np.full((len(h_al), len(times)), np.nan)
+    ov_pred = np.full((len(h_al), len(times)), np.nan)
+    if sph:
+        m_mean = np.abs(mt).mean(axis=1)
+        for i, a in enumerate(h_al):
+            th = _theory(ctx, a, cfg)
+            th_out[i], th_ov[i], th_edge[i] = th["outlier"], th["outlier_overlap"], th["edge"]
+            m_bbp[i] = _crossing(ms, th["outlier"] - th["edge"])
+            # beyond the last grid point with an outlier, the lowest mode is the bulk's
+            out_i = np.interp(m_mean[i], ms, np.where(np.isfinite(th_out[i]), th_out[i], 1e3))
+            edge_i = np.interp(m_mean[i], ms, th_edge[i])
+            lam_pred[i] = np.minimum(out_i, edge_i)
+            ov_pred[i] = np.where(out_i < edge_i, np.interp(m_mean[i], ms, th_ov[i]), 0.0)
+            hit = np.nonzero(m_mean[i] >= m_bbp[i])[0] if np.isfinite(m_bbp[i]) else []
+            t_bbp[i] = float(times[hit[0]]) if len(hit) else np.nan
+
     one = {"units": "1"}
     ds = xr.Dataset(
         {
@@ -262,6 +372,41 @@ def phase_retrieval(ctx: RunContext, cfg: dict) -> xr.Dataset:
                 mt,
                 {"long_name": "overlap |x.x*|/N along the trajectory", **one},
             ),
+            "lambda_outlier_theory": (
+                ("hessian_alpha", "m_theory"),
+                np.where(np.isfinite(th_out), th_out, np.nan),
+                {"long_name": "predicted Riemannian Hessian outlier (nan: none)", **one},
+            ),
+            "outlier_overlap_theory": (
+                ("hessian_alpha", "m_theory"),
+                th_ov,
+                {"long_name": "predicted |v_out.x*|/|x*| of the outlier eigenvector", **one},
+            ),
+            "lambda_edge_theory": (
+                ("hessian_alpha", "m_theory"),
+                th_edge,
+                {"long_name": "predicted median lowest bulk eigenvalue at hessian_N", **one},
+            ),
+            "lambda_min_theory": (
+                ("hessian_alpha", "time"),
+                lam_pred,
+                {"long_name": "predicted lambda_min at the measured mean overlap", **one},
+            ),
+            "eigvec_overlap_theory": (
+                ("hessian_alpha", "time"),
+                ov_pred,
+                {"long_name": "predicted overlap of the lowest eigenvector with x*", **one},
+            ),
+            "m_bbp": (
+                ("hessian_alpha",),
+                m_bbp,
+                {"long_name": "overlap at which the outlier meets the bulk edge", **one},
+            ),
+            "t_bbp": (
+                ("hessian_alpha",),
+                t_bbp,
+                {"long_name": "first step with mean overlap >= m_bbp", "units": "GD steps"},
+            ),
             "t_flat": (
                 ("hessian_alpha",),
                 np.asarray(t_flat),
@@ -278,11 +423,14 @@ def phase_retrieval(ctx: RunContext, cfg: dict) -> xr.Dataset:
             ),
             "run": ("run", np.arange(cfg["hessian_runs"]), {"long_name": "run index", **one}),
             "time": ("time", times, {"long_name": "GD step", "units": "GD steps"}),
+            "m_theory": ("m_theory", ms, {"long_name": "overlap of the theory grid", **one}),
         },
         attrs={
             "fit_slope": float(slope),
             "fit_intercept": float(intercept),
             "threshold": cfg["threshold"],
+            "student": cfg["student"],
+            "theory_applies": int(sph),
             "lr": cfg["lr"],
         },
     )

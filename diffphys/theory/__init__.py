@@ -83,6 +83,16 @@ from ._kde import (
     nearest_distance,
     tail_index,
 )
+from ._phase_retrieval import (
+    PhaseRetrievalOutlier,
+    phase_retrieval_hessian_bbp,
+    phase_retrieval_hessian_cdf,
+    phase_retrieval_hessian_density,
+    phase_retrieval_hessian_edges,
+    phase_retrieval_hessian_outlier,
+    phase_retrieval_hessian_stieltjes,
+    phase_retrieval_lagrange,
+)
 from ._rnn import (
     RNNDMFTSolution,
     rnn_decay_time,
@@ -131,6 +141,7 @@ __all__ = [
     "FisherGeometry",
     "NonreciprocalDMFTSolution",
     "NonreciprocalDynamics",
+    "PhaseRetrievalOutlier",
     "RNNDMFTSolution",
     "SphericalSKExact",
     "TorusFisherGeometry",
@@ -176,6 +187,13 @@ __all__ = [
     "oscillation_frequency",
     "overlap_rate",
     "rotation_components",
+    "phase_retrieval_hessian_bbp",
+    "phase_retrieval_hessian_cdf",
+    "phase_retrieval_hessian_density",
+    "phase_retrieval_hessian_edges",
+    "phase_retrieval_hessian_outlier",
+    "phase_retrieval_hessian_stieltjes",
+    "phase_retrieval_lagrange",
     "rnn_decay_time",
     "rnn_delta0",
     "rnn_delta0_threshold",
