@@ -116,26 +116,67 @@ def log_partition_from_eigenvalues(lam, *, n_nodes: int = 2048) -> Float[Array, 
 
 
 @jax.custom_batching.custom_vmap
-def eigh_sequential(a):
-    """`jnp.linalg.eigh(a)` of one symmetric matrix; under `vmap`, the matrices of the batch
-    are decomposed one after the other (`lax.map`) instead of by one batched LAPACK call.
-
-    Why: jaxlib 0.10.2's batched CPU eigh splits the batch over XLA's intra-op thread pool
-    and waits for it from a pool thread. Two such calls running at once (independent eighs of
-    one program, e.g. the MAP and posterior loops of `spherical-bm-ensembles`) then hold
-    every thread of a 2-core machine and wait forever: seen as a hang of the test suite, all
-    threads in `jax::ParallelBatchMap` / `BlockingCounter::Wait`. Not differentiable (no
-    caller differentiates through it). **Returns:** `(eigenvalues, eigenvectors)`."""
+def _eigh_mapped(a):
+    """`jnp.linalg.eigh(a)`; under `vmap`, one matrix after the other (`lax.map`)."""
     w, v = jnp.linalg.eigh(a)
     return w, v
 
 
-@eigh_sequential.def_vmap
-def _eigh_sequential_vmap(axis_size, in_batched, a):
+@_eigh_mapped.def_vmap
+def _eigh_mapped_vmap(axis_size, in_batched, a):
     (batched,) = in_batched
     if not batched:
         a = jnp.broadcast_to(a, (axis_size, *a.shape))
-    return jax.lax.map(eigh_sequential, a), (True, True)
+    return jax.lax.map(_eigh_mapped, a), (True, True)
+
+
+@jax.custom_jvp
+def _eigh_cpu(a):
+    return _eigh_mapped(a)
+
+
+@_eigh_cpu.defjvp
+def _eigh_cpu_jvp(primals, tangents):
+    # The first-order perturbation theory of a symmetric eigenproblem (as jax's own eigh
+    # rule, real case): with Vt = V^T dA V, dw = diag(Vt), dV = V (F * Vt), F_ij = 1/(w_j - w_i)
+    # off the diagonal and 0 on it. dA is symmetrised as eigh symmetrises A.
+    (a,), (da,) = primals, tangents
+    w, v = _eigh_mapped(a)
+    da = 0.5 * (da + da.T)
+    eye = jnp.eye(a.shape[-1], dtype=a.dtype)
+    f = (eye + w[None, :] - w[:, None]) ** -1 - eye
+    vt = v.T @ da @ v
+    return (w, v), (jnp.diagonal(vt), v @ (f * vt))
+
+
+def _eigh_default(a):
+    w, v = jnp.linalg.eigh(a)
+    return w, v
+
+
+def eigh_sequential(a):
+    """`jnp.linalg.eigh(a)` of one symmetric matrix, safe to run concurrently under `vmap` on
+    the CPU backend, and differentiable.
+
+    On the CPU backend the matrices of a `vmap`ped batch are decomposed one after the other
+    (`lax.map`) instead of by one batched LAPACK call. Why: jaxlib 0.10.2's batched CPU eigh
+    splits the batch over XLA's intra-op thread pool and waits for it from a pool thread. Two
+    such calls running at once (independent eighs of one program, e.g. the MAP and posterior
+    loops of `spherical-bm-ensembles`) then hold every thread of a 2-core machine and wait
+    forever: seen as a hang of the test suite, all threads in `jax::ParallelBatchMap` /
+    `BlockingCounter::Wait`. On other backends (GPU, TPU) this is plain `jnp.linalg.eigh`,
+    batched as usual (`lax.platform_dependent` picks the branch when the program is lowered).
+    Derivatives: the usual eigh perturbation rule on the CPU branch (a `custom_jvp`, the
+    batching workaround alone has none), jax's own rule elsewhere; both fail as eigh does for
+    degenerate eigenvalues.
+
+    **Arguments:**
+
+    - `a`: a symmetric matrix, shape `(N, N)`.
+
+    **Returns:** `(eigenvalues, eigenvectors)`, ascending eigenvalues, vectors as columns.
+    """
+    return jax.lax.platform_dependent(a, cpu=_eigh_cpu, default=_eigh_default)
 
 
 class SphericalBM(AbstractModel):
@@ -175,9 +216,17 @@ class SphericalBM(AbstractModel):
         r"""$\log Z$ at the saddle point with its Gaussian correction,
         $g(z^*) + \frac12\log\frac{2\pi}{g''(z^*)} - \log 4\pi$ with
         $g(z) = \frac{zN}2 + \frac N2\log 2\pi - \frac12\sum_i\log(z-\lambda_i)$: $O(1/N)$
-        accurate in the paramagnetic phase, differentiable (the gradient is
-        $\frac12\langle xx^\top\rangle$). Use `log_partition_exact` for scores."""
+        accurate in the paramagnetic phase, differentiable in W (`jax.grad` works on every
+        backend; to leading order in N the gradient is $\frac12\langle xx^\top\rangle$, and
+        it is exactly the gradient of this approximation, the saddle point's motion
+        $\partial z^*/\partial\lambda_i = (z^*-\lambda_i)^{-2}/\sum_j(z^*-\lambda_j)^{-2}$
+        included by the implicit function theorem). Use `log_partition_exact` for scores."""
         z, lam, _ = self.saddle()
+        # z* under stop_gradient plus a term whose value is exactly 0 and whose first
+        # derivative is dz*/dW (implicit function theorem on sum_i 1/(z - lam_i) = N).
+        w = jax.lax.stop_gradient((z - lam) ** -2)
+        s = jnp.sum(w * lam) / jnp.sum(w)
+        z = z + (s - jax.lax.stop_gradient(s))
         n = self.n
         dtype = self.J.dtype
         g = 0.5 * z * n + 0.5 * n * math.log(2 * math.pi) - 0.5 * jnp.sum(jnp.log(z - lam))
