@@ -66,9 +66,7 @@ def test_dmft_compiles_once_per_shape():
     b = theory.nonreciprocal_sk_dynamics(1.3, 0.5, -0.2, **kw)
     assert _solve_jit._cache_size() == size
     assert not np.allclose(a.C, b.C, equal_nan=True)
-    np.testing.assert_array_equal(
-        theory.nonreciprocal_sk_dynamics(0.8, 0.3, 0.1, **kw).C, a.C
-    )
+    np.testing.assert_array_equal(theory.nonreciprocal_sk_dynamics(0.8, 0.3, 0.1, **kw).C, a.C)
 
 
 def test_kappa0_is_a_rotation_of_spherical_sk():
