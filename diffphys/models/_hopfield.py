@@ -27,8 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ConfigError, ShapeError, check_positive
+from .._loop import sweep_sites
 from .._types import Array, Float, Key, Spins
-from ..sampling._base import SamplingAlgorithm, sweep_sites
+from ..sampling import SamplingAlgorithm
 from ._base import AbstractIsingModel, AbstractModel
 
 

@@ -46,9 +46,9 @@ Completing the square, $P_\eta(W|D) \propto \mathcal N(W; \tfrac{K}{\gamma N}C,\
 \text{ with } \overline{W_{ij}^2} = \tfrac{1}{\gamma\eta N})\times Z(W)^{-\eta K}$: a GOE
 matrix with semicircle radius $2/\sqrt{\gamma\eta}$ around the data spikes, reweighted by a
 power of the partition function (the "large deviations of the free energy" that the
-abstract of 2604.17936 refers to). Loss minimisation is `map_fit` ($\eta\to\infty$); ensemble
-learning is `posterior_langevin` (many $W$ from $P_\eta$) scored by the posterior-predictive
-density `ensemble_log_prob`, $\log\frac1S\sum_s p(x\mid W_s)$.
+abstract of 2604.17936 refers to). Loss minimisation is `sbm_map_fit` ($\eta\to\infty$); ensemble
+learning is `sbm_posterior_langevin` (many $W$ from $P_\eta$) scored by the posterior-predictive
+density `sbm_ensemble_log_prob`, $\log\frac1S\sum_s p(x\mid W_s)$.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _saddle(lam, n: int, n_iter: int = 60):
     return 0.5 * (lo + hi)
 
 
-def log_partition_from_eigenvalues(lam, *, n_nodes: int = 2048) -> Float[Array, ""]:
+def sbm_log_partition_from_eigenvalues(lam, *, n_nodes: int = 2048) -> Float[Array, ""]:
     r"""Exact $\log Z$ of the spherical measure $\int d^Nx\,\delta(|x|^2-N)e^{\frac12 x^\top Wx}$
     from the eigenvalues of W (module docstring: contour integral along a parabola through the
     saddle point, trapezoidal rule with `n_nodes` nodes; relative accuracy ~1e-12 in float64
@@ -234,8 +234,8 @@ class SphericalBM(AbstractModel):
         return (g + 0.5 * jnp.log(2 * math.pi / g2) - math.log(4 * math.pi)).astype(dtype)
 
     def log_partition_exact(self, *, n_nodes: int = 2048) -> Float[Array, ""]:
-        """Exact log Z(W) for any N and any couplings (`log_partition_from_eigenvalues`)."""
-        return log_partition_from_eigenvalues(jnp.linalg.eigvalsh(self.J), n_nodes=n_nodes)
+        """Exact log Z(W) for any N and any couplings (`sbm_log_partition_from_eigenvalues`)."""
+        return sbm_log_partition_from_eigenvalues(jnp.linalg.eigvalsh(self.J), n_nodes=n_nodes)
 
     def second_moment(self) -> Float[Array, "N N"]:
         r"""$\langle x x^\top\rangle = (z^* - W)^{-1}$ (large-N)."""
@@ -261,14 +261,14 @@ class SphericalBM(AbstractModel):
         """Approximate samples: Gaussian with covariance (z* - W)^{-1} projected onto the
         sphere. Exact as N -> infinity in the paramagnetic phase only; in a condensed phase
         the overlap with the top eigenvector fluctuates wrongly. For a rank-one W use the
-        exact `sample_rank_one`."""
+        exact `sbm_sample_rank_one`."""
         z, lam, vec = self.saddle()
         g = jax.random.normal(key, (n_samples, self.n), self.J.dtype)
         x = (g / jnp.sqrt(z - lam)) @ vec.T
         return to_sphere(x)
 
 
-def sample_rank_one(key: Key, u, omega: float, n_samples: int, *, n_grid: int = 8192):
+def sbm_sample_rank_one(key: Key, u, omega: float, n_samples: int, *, n_grid: int = 8192):
     r"""Exact samples of the rank-one SBM $W = \omega\, u u^\top$ ($|u| = 1$).
 
     The overlap $m = u\cdot x/\sqrt N$ has the density
@@ -308,7 +308,7 @@ def to_sphere(x) -> Array:
     return x * jnp.sqrt(jnp.asarray(n, x.dtype)) / jnp.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def second_moment(x) -> Array:
+def sbm_second_moment(x) -> Array:
     """C = (1/K) sum_a x^a x^a^T of rows on the sphere."""
     return x.T @ x / x.shape[0]
 
@@ -317,12 +317,12 @@ def _check_c(C):
     C = jnp.asarray(C)
     if C.ndim != 2 or C.shape[0] != C.shape[1]:
         raise ShapeError(
-            f"C must be the (N, N) data second moment (use second_moment(x)), got {C.shape}."
+            f"C must be the (N, N) data second moment (use sbm_second_moment(x)), got {C.shape}."
         )
     return C
 
 
-def map_fit(C, m, *, gamma: float, n_steps: int = 2000, lr: float = 0.05, J0=None):
+def sbm_map_fit(C, m, *, gamma: float, n_steps: int = 2000, lr: float = 0.05, J0=None):
     r"""Loss minimisation: the couplings minimising
     $\mathcal L(W)/K = -[\frac12\mathrm{tr}(WC) - \log Z(W)] + \frac{\gamma N}{4K}\mathrm{tr}W^2$
     (module docstring; K = `m` training points), by gradient descent in `lax.scan` with the
@@ -330,7 +330,7 @@ def map_fit(C, m, *, gamma: float, n_steps: int = 2000, lr: float = 0.05, J0=Non
 
     **Arguments:**
 
-    - `C`: data second moment `second_moment(x)`, shape `(N, N)`.
+    - `C`: data second moment `sbm_second_moment(x)`, shape `(N, N)`.
     - `m`: the number K of training points (may be a traced scalar).
     - `gamma`: L2 regularisation strength (prior precision per $N$).
     - `n_steps`, `lr`: gradient-descent steps and step size.
@@ -353,12 +353,12 @@ def map_fit(C, m, *, gamma: float, n_steps: int = 2000, lr: float = 0.05, J0=Non
     return SphericalBM(J)
 
 
-def posterior_gaussian(key: Key, C, m, *, gamma: float, eta: float = 1.0, n_models: int):
+def sbm_posterior_gaussian(key: Key, C, m, *, gamma: float, eta: float = 1.0, n_models: int):
     r"""Draws from the Gaussian factor of the posterior, $W = \frac{K}{\gamma N}C + G$ with
     $G$ GOE, $\overline{G_{ij}^2} = 1/(\gamma\eta N)$ ($i\ne j$), $\overline{G_{ii}^2} =
     2/(\gamma\eta N)$: the posterior without its $Z(W)^{-\eta K}$ factor (module docstring).
     That factor changes $\log P$ by O(1) only while the sampled models are paramagnetic, so
-    these draws are the starting point of `posterior_langevin`.
+    these draws are the starting point of `sbm_posterior_langevin`.
 
     **Returns:** couplings, shape `(n_models, N, N)`.
     """
@@ -369,7 +369,7 @@ def posterior_gaussian(key: Key, C, m, *, gamma: float, eta: float = 1.0, n_mode
     return (jnp.asarray(m, C.dtype) / (gamma * n)) * C + goe
 
 
-def posterior_langevin(
+def sbm_posterior_langevin(
     key: Key,
     C,
     m,
@@ -394,7 +394,7 @@ def posterior_langevin(
     - `n_models`, `n_steps`, `dt`: chains, steps, step size (stable for
       $\eta(K + \gamma N)\,dt \lesssim 0.1$).
     - `J0`: one starting matrix for every chain; default: independent draws of
-      `posterior_gaussian` (already the posterior up to O(1) in a paramagnetic phase).
+      `sbm_posterior_gaussian` (already the posterior up to O(1) in a paramagnetic phase).
 
     **Returns:** the final couplings, shape `(n_models, N, N)`.
     """
@@ -403,7 +403,7 @@ def posterior_langevin(
     m = jnp.asarray(m, C.dtype)
     k_init, k_run = jax.random.split(key)
     if J0 is None:
-        starts = posterior_gaussian(k_init, C, m, gamma=gamma, eta=eta, n_models=n_models)
+        starts = sbm_posterior_gaussian(k_init, C, m, gamma=gamma, eta=eta, n_models=n_models)
     else:
         starts = jnp.broadcast_to(jnp.asarray(J0, C.dtype), (n_models, n, n))
 
@@ -430,7 +430,7 @@ def posterior_langevin(
     return jax.vmap(one)(jax.random.split(k_run, n_models), starts)
 
 
-def ensemble_log_prob(Js, x, *, exact: bool = True) -> Float[Array, " n"]:
+def sbm_ensemble_log_prob(Js, x, *, exact: bool = True) -> Float[Array, " n"]:
     r"""Posterior-predictive log density $\log \frac1S\sum_s p(x|W_s)$ of each row of x, with
     the exact log Z of each model (`exact=False`: saddle point)."""
     log_z = jax.vmap(
@@ -442,12 +442,12 @@ def ensemble_log_prob(Js, x, *, exact: bool = True) -> Float[Array, " n"]:
 
 __all__ = [
     "SphericalBM",
-    "ensemble_log_prob",
-    "log_partition_from_eigenvalues",
-    "map_fit",
-    "posterior_gaussian",
-    "posterior_langevin",
-    "sample_rank_one",
-    "second_moment",
+    "sbm_ensemble_log_prob",
+    "sbm_log_partition_from_eigenvalues",
+    "sbm_map_fit",
+    "sbm_posterior_gaussian",
+    "sbm_posterior_langevin",
+    "sbm_sample_rank_one",
+    "sbm_second_moment",
     "to_sphere",
 ]
