@@ -5,6 +5,7 @@ matrix, and the closed-form stationary law of Langevin dynamics in a quadratic w
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from diffphys import exact, models, training
 
@@ -63,6 +64,10 @@ def test_fluctuation_estimator_vs_enumeration(key):
     assert abs(v - float(de_exact)) < 5 * e, (v, de_exact, e)
 
 
+# slow: its transfer-matrix second derivative is now a cheap forward-over-reverse HVP (4 CPU s
+# with compilation), but the fluctuation estimator on 20000 lattice samples did not finish in
+# 6 minutes on the loaded 2-core machine (not analysed here; see the api13 report).
+@pytest.mark.slow
 def test_energy_beta_derivative_vs_transfer_matrix(key):
     """Reference: the 2D Ising transfer matrix (4 x 4 torus): d<E>/dbeta = -Var E =
     -d^2 ln Z / dbeta^2 (`exact.ising_transfer_hvp`, forward over reverse), against the

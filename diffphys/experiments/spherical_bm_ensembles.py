@@ -5,7 +5,7 @@ prediction.
 Set-up (the convention of the public code of Tulinski, Cocco, Monasson &
 Fernandez-de-Cossio-Diaz for arXiv 2605.09031, the companion of "Replica theory of spherical
 Boltzmann machine ensembles", arXiv 2604.17936, whose text could not be read: see
-`diffphys.models._spherical_bm`): a rank-one teacher $W^* = \omega uu^\top$ ($\omega > 1$,
+`diffphys.models.SphericalBM`): a rank-one teacher $W^* = \omega uu^\top$ ($\omega > 1$,
 condensed) generates exact samples (`sbm_sample_rank_one`); from the first M = K of them
 
 - loss minimisation: the MAP couplings of $-\sum_a\log p(x^a|W) + \frac{\gamma N}4\mathrm{tr}W^2$
