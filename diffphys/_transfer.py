@@ -178,6 +178,12 @@ def ising_transfer_hvp(J, h=0.0, beta=1.0, *, tangents):
     for name, x, t in zip(("J", "h", "beta"), primals, tangents, strict=True):
         if t.shape != x.shape:
             raise ShapeError(f"the tangent of {name} must have shape {x.shape}, got {t.shape}.")
+    return _hvp(primals, tangents)
+
+
+@jax.jit
+def _hvp(primals, tangents):
+    # one compilation per shape and dtype (`ising_transfer_log_z` validates at trace time)
     grad = jax.grad(ising_transfer_log_z, argnums=(0, 1, 2))
     return jax.jvp(grad, primals, tangents)[1]
 
