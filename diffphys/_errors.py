@@ -1,4 +1,6 @@
-"""Named exceptions for the mistakes users make most often."""
+"""Named exceptions for the mistakes users make most often, and shared input validators."""
+
+import numpy as np
 
 
 class DiffphysError(Exception):
@@ -50,3 +52,15 @@ def check_nonnegative(name: str, value) -> None:
         return
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ConfigError(f"{name} must be >= 0 and finite, got {value!r}.")
+def check_mask(mask, n: int) -> np.ndarray:
+    """A validated symmetric boolean (N, N) edge mask with a false diagonal (all edges if None)."""
+    if mask is None:
+        return ~np.eye(n, dtype=bool)
+    m = np.asarray(mask)
+    if m.shape != (n, n):
+        raise ShapeError(f"mask must be a boolean (N, N) = ({n}, {n}) array, got {m.shape}.")
+    if m.dtype != bool:
+        raise ConfigError(f"mask must be a boolean array (True = edge), got dtype {m.dtype}.")
+    if not np.array_equal(m, m.T):
+        raise ConfigError("mask must be symmetric (an undirected graph); use mask | mask.T.")
+    return m & ~np.eye(n, dtype=bool)

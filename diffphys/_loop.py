@@ -132,3 +132,12 @@ def _segments(step, record, progress: bool, carry, key, begins, ends, valid):
         body = scan_tqdm(n, print_rate=max(1, n // 100))(lambda c, x: segment(c, x[1]))
         return jax.lax.scan(body, carry, (jnp.arange(n), xs))
     return jax.lax.scan(segment, carry, xs)
+
+
+def sweep_sites(key, n: int, order: str):
+    """Site visiting order of one sweep: `"random"` (n uniform draws) or `"sequential"`."""
+    if order == "random":
+        return jax.random.randint(key, (n,), 0, n)
+    if order == "sequential":
+        return jnp.arange(n)
+    raise ValueError(f"order must be 'random' or 'sequential', got {order!r}.")

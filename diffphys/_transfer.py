@@ -139,6 +139,55 @@ def _log_z(K, H):
     return jnp.log(jnp.trace(M)) + log_scale
 
 
+def ising_transfer_hvp(J, h=0.0, beta=1.0, *, tangents):
+    r"""Hessian-vector product of the transfer-matrix $\ln Z(J, h, \beta)$, by
+    forward-over-reverse differentiation (`jax.jvp` of `jax.grad`).
+
+    Second derivatives of $\ln Z$ are cumulants: with `tangents = (0, 0, 1)` the last
+    component is $\partial^2 \ln Z / \partial\beta^2 = \mathrm{Var}\,E$; with a unit bond
+    direction the first component is the row $\partial^2\ln Z/\partial J_b\,\partial J$
+    $= \beta^2\langle s_b s_c\rangle_c$ (plus $\beta$-free terms for the $\beta$ row). A
+    full Hessian is `jax.vmap` of this over a basis (or `jax.hessian`, also
+    forward-over-reverse).
+
+    **Memory.** The row-by-row transfer products are rematerialised (`jax.checkpoint` per
+    row): the reverse pass keeps the $L_0$ row matrices and, while one row is differentiated,
+    that row's $L_1$ column intermediates; the forward tangent doubles that: about
+    $4(L_0 + L_1)$ matrices of $4^{L_1}$ entries. At $L_0 = L_1 = 12$ XLA's buffer assignment
+    gives 3.8 GB of temporaries in float32 (about twice that in float64), where
+    `jax.grad(jax.grad(...))` (reverse over reverse, which keeps every intermediate of the
+    backward pass) asks for 16.8 GB in float32 (the 34 GB reported in float64). At L = 10 (float32) the
+    measured peak RSS is 0.58 GB against 1.19 GB. For one direction only, `jax.jvp` of
+    `jax.jvp` (forward over forward) keeps no residuals: 0.74 GB at L = 12 in float32. Use
+    float64 at large L: float32 second derivatives near criticality lose digits (0.4 % at
+    L = 10, beta = 0.4).
+
+    **Arguments:**
+
+    - `J`, `h`, `beta`: as in `ising_transfer_log_z`.
+    - `tangents`: the direction `(dJ, dh, dbeta)`, shaped like `(J, h, beta)`.
+
+    **Returns:** `(HJ, Hh, Hbeta)`, the product of the Hessian of $\ln Z$ in `(J, h, beta)`
+    with `tangents`, shaped like `(J, h, beta)`.
+    """
+    dtype = _float_dtype(J, h, beta)
+    primals = tuple(jnp.asarray(x, dtype=dtype) for x in (J, h, beta))
+    if not isinstance(tangents, tuple | list) or len(tangents) != 3:
+        raise ConfigError("tangents must be a tuple (dJ, dh, dbeta) shaped like (J, h, beta).")
+    tangents = tuple(jnp.asarray(t, dtype=dtype) for t in tangents)
+    for name, x, t in zip(("J", "h", "beta"), primals, tangents, strict=True):
+        if t.shape != x.shape:
+            raise ShapeError(f"the tangent of {name} must have shape {x.shape}, got {t.shape}.")
+    return _hvp(primals, tangents)
+
+
+@jax.jit
+def _hvp(primals, tangents):
+    # one compilation per shape and dtype (`ising_transfer_log_z` validates at trace time)
+    grad = jax.grad(ising_transfer_log_z, argnums=(0, 1, 2))
+    return jax.jvp(grad, primals, tangents)[1]
+
+
 def ising_transfer_log_partition(model, beta=1.0) -> Float[Array, ""]:
     r"""Exact $\ln Z(\beta)$ of a 2D `diffphys.models.Ising` model by the transfer matrix.
 
@@ -170,6 +219,7 @@ def ising_critical_coupling() -> float:
 __all__ = [
     "MAX_ROW_SITES",
     "ising_critical_coupling",
+    "ising_transfer_hvp",
     "ising_transfer_log_partition",
     "ising_transfer_log_z",
 ]

@@ -16,7 +16,8 @@ host. `tests/test_ensemble.py::test_two_processes_equal_one` runs two local proc
 
 from __future__ import annotations
 
-import functools
+import types
+import weakref
 from collections.abc import Callable
 
 import jax
@@ -33,6 +34,28 @@ def device_mesh(devices=None) -> Mesh:
     """A 1D mesh named `"batch"` over `devices` (default: all visible devices)."""
     devices = jax.devices() if devices is None else list(devices)
     return Mesh(np.asarray(devices), (AXIS,))
+
+
+def default_chunk_size(n: int | None = None, *, cpu: int | None = 1) -> int | None:
+    """A chunk size (for `run`) or `lax.map` batch size chosen by the default backend.
+
+    On the CPU a vmapped batch of long simulations (sequential loops, data-dependent
+    `while_loop`s, large per-element work) runs no faster than one element at a time and
+    multiplies the memory, so experiments evaluate their ensembles in small chunks there. On a
+    GPU or TPU the same chunking would serialise the work; there the whole batch is vectorised.
+
+    **Arguments:**
+
+    - `n`: the batch size, if known (`None`: unknown).
+    - `cpu`: the chunk size to use on the CPU backend (`None`: `lax.map`'s sequential loop, or
+      `run`'s single vmap).
+
+    **Returns:** on the CPU backend `cpu`; elsewhere `n`, the whole batch
+    (`None` when `n` is `None`, which `run` reads as one vmap over the batch).
+    """
+    if jax.default_backend() == "cpu":
+        return cpu
+    return n
 
 
 def _batch_size(args) -> int:
@@ -84,12 +107,25 @@ def gather(out):
     return jax.tree.map(lambda a: np.asarray(multihost_utils.process_allgather(a, tiled=True)), out)
 
 
-@functools.lru_cache(maxsize=128)
-def _batched(fn: Callable, chunk_size: int | None, mesh: Mesh | None, jit: bool) -> Callable:
-    """The vmapped (or chunked), optionally jitted and sharded version of `fn`, cached so that
-    repeated calls with the same `fn` reuse one compilation."""
+# Compiled batched functions, keyed WEAKLY on the user's function (for a bound method, on the
+# object it is bound to): the entry, its compilations and the arrays the function captures
+# are freed as soon as the caller drops the function. A strong cache (the lru_cache this
+# replaces) kept up to 128 closures and their captured arrays alive, which leaks memory in a
+# notebook that builds a fresh closure in a loop.
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _build(ref: Callable[[], Callable], chunk_size: int | None, mesh: Mesh | None, jit: bool):
+    """The vmapped (or chunked), optionally jitted and sharded version of the function that
+    `ref()` returns; it holds the function only through `ref` (a weak reference)."""
+
+    def fn(*a):
+        return ref()(*a)
+
     if chunk_size is None:
-        vfn = jax.vmap(fn)
+
+        def vfn(*a):
+            return jax.vmap(fn)(*a)
     else:
 
         def vfn(*a):
@@ -100,6 +136,28 @@ def _batched(fn: Callable, chunk_size: int | None, mesh: Mesh | None, jit: bool)
     if mesh is None:
         return jax.jit(vfn)
     return jax.jit(vfn, out_shardings=NamedSharding(mesh, PartitionSpec(AXIS)))
+
+
+def _batched(fn: Callable, chunk_size: int | None, mesh: Mesh | None, jit: bool) -> Callable:
+    """`_build` for `fn`, cached per `(fn, chunk_size, mesh, jit)` while `fn` is alive, so that
+    repeated calls with the same `fn` reuse one compilation. Functions that cannot be weakly
+    referenced or hashed (e.g. an equinox module holding arrays) are not cached."""
+    if isinstance(fn, types.MethodType):
+        owner, sub, ref = fn.__self__, (fn.__func__,), weakref.WeakMethod(fn)
+    else:
+        owner, sub = fn, ()
+        try:
+            ref = weakref.ref(fn)
+        except TypeError:
+            return _build(lambda: fn, chunk_size, mesh, jit)
+    key = (*sub, chunk_size, mesh, jit)
+    try:
+        entries = _CACHE.setdefault(owner, {})
+    except TypeError:  # unhashable or not weakly referenceable
+        return _build(lambda: fn, chunk_size, mesh, jit)
+    if key not in entries:
+        entries[key] = _build(ref, chunk_size, mesh, jit)
+    return entries[key]
 
 
 def run(
@@ -121,8 +179,9 @@ def run(
       shards, or a `jax.sharding.Mesh` with a `"batch"` axis.
     - `jit`: compile the whole evaluation.
 
-    Compilations are cached per `(fn, chunk_size, mesh)`: pass the same function object (not a
-    fresh lambda) to reuse one compilation across calls.
+    Compilations are cached per `(fn, chunk_size, mesh)` for as long as `fn` is alive (the
+    cache holds `fn` weakly, so dropping it frees its compilations and captured arrays): pass
+    the same function object (not a fresh lambda) to reuse one compilation across calls.
 
     **Returns:** the stacked outputs, leading axis = batch size, identical (up to float
     reassociation, which XLA does not do across the batch) whatever the chunking or sharding.

@@ -117,6 +117,7 @@ __all__ = [
     "energies",
     "enumerate_averages",
     "ising_critical_coupling",
+    "ising_transfer_hvp",
     "ising_transfer_log_partition",
     "ising_transfer_log_z",
     "log_partition",
@@ -126,6 +127,7 @@ __all__ = [
 from ._transfer import (  # noqa: E402 (the transfer matrix lives in its own module)
     MAX_ROW_SITES,
     ising_critical_coupling,
+    ising_transfer_hvp,
     ising_transfer_log_partition,
     ising_transfer_log_z,
 )

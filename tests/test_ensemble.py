@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,6 +33,54 @@ def test_vmap_and_chunks_equal_a_python_loop():
         for name in ref:
             np.testing.assert_array_equal(np.asarray(full[name][i]), np.asarray(ref[name]))
             np.testing.assert_array_equal(np.asarray(chunked[name][i]), np.asarray(ref[name]))
+
+
+def test_compilation_cache_frees_dropped_functions():
+    """The compilation cache holds the user's function weakly: calls with the same closure
+    reuse one entry, a bound method is cached on its object, and once the caller drops the
+    closure, the array it captured is freed (a strong cache, the lru_cache of 128 entries it
+    replaced, kept such closures and their arrays alive: a leak in a notebook loop)."""
+    import gc
+    import weakref
+
+    captured = np.arange(4.0, dtype=np.float32)
+    freed = weakref.ref(captured)
+
+    def closure(a):
+        return lambda x: x * a
+
+    f = closure(captured)
+    xs = jnp.ones((3, 4), jnp.float32)
+    ref = np.asarray(xs) * captured
+    np.testing.assert_array_equal(ensemble.run(f, xs, mesh=None), ref)
+    np.testing.assert_array_equal(ensemble.run(f, xs, mesh=None), ref)
+    assert len(ensemble._CACHE[f]) == 1
+    np.testing.assert_array_equal(ensemble.run(f, xs, chunk_size=2, mesh=None), ref)
+    assert len(ensemble._CACHE[f]) == 2
+
+    class Scale:
+        def __init__(self, a):
+            self.a = a
+
+        def apply(self, x):
+            return x * self.a
+
+    obj = Scale(captured)
+    for _ in range(2):
+        np.testing.assert_array_equal(ensemble.run(obj.apply, xs, mesh=None), ref)
+    assert len(ensemble._CACHE[obj]) == 1
+
+    class Mul(eqx.Module):  # unhashable (an array field): evaluated, not cached
+        a: jax.Array
+
+        def __call__(self, x):
+            return x * self.a
+
+    np.testing.assert_array_equal(ensemble.run(Mul(jnp.asarray(ref[0])), xs, mesh=None), ref)
+
+    del f, obj, captured
+    gc.collect()
+    assert freed() is None
 
 
 def test_bad_batches_are_rejected():

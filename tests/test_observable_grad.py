@@ -64,20 +64,23 @@ def test_fluctuation_estimator_vs_enumeration(key):
     assert abs(v - float(de_exact)) < 5 * e, (v, de_exact, e)
 
 
-@pytest.mark.slow  # its transfer-matrix Hessian took a CI worker past its memory (issue 13)
+# slow: its transfer-matrix second derivative is now a cheap forward-over-reverse HVP (4 CPU s
+# with compilation), but the fluctuation estimator on 20000 lattice samples did not finish in
+# 6 minutes on the loaded 2-core machine (not analysed here; see the api13 report).
+@pytest.mark.slow
 def test_energy_beta_derivative_vs_transfer_matrix(key):
     """Reference: the 2D Ising transfer matrix (4 x 4 torus): d<E>/dbeta = -Var E =
-    -d^2 ln Z / dbeta^2 (`exact.ising_transfer_log_z`), against the fluctuation estimator on
-    20000 exact samples of the lattice (enumerated), within 5 batch standard errors."""
+    -d^2 ln Z / dbeta^2 (`exact.ising_transfer_hvp`, forward over reverse), against the
+    fluctuation estimator on 20000 exact samples of the lattice (enumerated), within 5 batch
+    standard errors."""
     beta = 0.35
     model = models.Ising((4, 4))
     x = exact.all_configurations(model)
     e = jax.vmap(model.energy)(x)
     samples = x[jax.random.categorical(key, -beta * e, shape=(20000,))]
     J = jnp.ones((2, 4, 4), jnp.float32)
-    var_e = jax.grad(jax.grad(lambda b: exact.ising_transfer_log_z(J, 0.0, b)))(
-        jnp.float32(beta)
-    )
+    zero = jnp.zeros_like(J)
+    var_e = exact.ising_transfer_hvp(J, 0.0, beta, tangents=(zero, 0.0, 1.0))[2]
 
     def est(s):
         return jax.grad(lambda b: training.fluctuation_surrogate(model.energy, model.energy, s, b))(
@@ -115,4 +118,7 @@ def test_langevin_pathwise_quadratic(key):
     se = lambda a: float(np.std(a, ddof=1) / np.sqrt(a.size))  # noqa: E731
     assert abs(float(np.mean(vals)) - 4 * var) < 5 * se(np.asarray(vals))
     assert abs(float(np.mean(grads)) - 4 * dvar) < 5 * se(np.asarray(grads)), (
-        np.mean(grads), 4 * dvar, se(np.asarray(grads)))
+        np.mean(grads),
+        4 * dvar,
+        se(np.asarray(grads)),
+    )

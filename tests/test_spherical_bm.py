@@ -18,14 +18,14 @@ import pytest
 from numpy.polynomial.legendre import leggauss
 from scipy.special import gammaln
 
-from diffphys.models import SphericalBM
-from diffphys.models._spherical_bm import (
-    ensemble_log_prob,
-    log_partition_from_eigenvalues,
-    map_fit,
-    posterior_langevin,
-    sample_rank_one,
-    second_moment,
+from diffphys.models import (
+    SphericalBM,
+    sbm_ensemble_log_prob,
+    sbm_log_partition_from_eigenvalues,
+    sbm_map_fit,
+    sbm_posterior_langevin,
+    sbm_sample_rank_one,
+    sbm_second_moment,
 )
 from diffphys.theory import sbm_map_couplings, sbm_teacher_student
 
@@ -60,7 +60,7 @@ def test_exact_log_z_rank_one(n, omega):
     """Paramagnetic, critical and condensed rank-one couplings against quadrature over the
     overlap m (1e-4 absolute: float32 and the reference grid)."""
     lam = jnp.zeros(n).at[0].set(omega)
-    got = float(log_partition_from_eigenvalues(lam))
+    got = float(sbm_log_partition_from_eigenvalues(lam))
     assert abs(got - _rank_one_reference(n, omega)) < 1e-4
 
 
@@ -91,11 +91,41 @@ def test_saddle_log_z_is_order_one_over_n(key):
     assert abs(float(jnp.trace(model.second_moment())) - N) < 1e-3 * N
 
 
+def test_saddle_log_z_gradient_matches_finite_differences(key):
+    """jax.grad of `log_partition` (through the CPU-only eigh batching workaround, which alone
+    cannot be differentiated) against central finite differences of the same function in
+    float64 (step 1e-5: truncation and rounding errors ~1e-10), alone and under vmap; and the
+    exact identity tr(dlogZ/dW) = N/2 (W -> W + cI multiplies Z by e^{Nc/2} since |x|^2 = N),
+    which fails when the saddle point's motion dz*/dW is left out of the gradient."""
+    n = 6
+    with jax.enable_x64(True):
+        k1, k2 = jax.random.split(key)
+        a = jax.random.normal(k1, (n, n), jnp.float64)
+        w = 0.6 * (a + a.T) / jnp.sqrt(2.0 * n)
+
+        def f(J):
+            return SphericalBM(J).log_partition()
+
+        grad = jax.jit(jax.grad(f))(w)
+        dirs = jax.random.normal(k2, (4, n, n), jnp.float64)
+        h = 1e-5
+        f_plus, f_minus = np.split(
+            np.asarray(jax.jit(jax.vmap(f))(w + h * jnp.concatenate([dirs, -dirs]))), 2
+        )
+        fd = (f_plus - f_minus) / (2 * h)
+        directional = np.asarray(jnp.sum(grad * dirs, axis=(1, 2)))
+        np.testing.assert_allclose(directional, fd, rtol=1e-7, atol=1e-7)
+        assert abs(float(jnp.trace(grad)) - n / 2) < 1e-10
+        batched = jax.jit(jax.vmap(jax.grad(f)))(jnp.stack([w, 2 * w]))
+        np.testing.assert_allclose(np.asarray(batched[0]), np.asarray(grad), rtol=1e-12)
+        assert abs(float(jnp.trace(batched[1])) - n / 2) < 1e-10
+
+
 def test_rank_one_sampler_is_exact(key):
-    """<m^2> of `sample_rank_one` (4000 samples, N = 30, omega = 2) against the exact
+    """<m^2> of `sbm_sample_rank_one` (4000 samples, N = 30, omega = 2) against the exact
     finite-N value from the overlap density, within 4 standard errors; |x|^2 = N."""
     u = jnp.ones(N) / math.sqrt(N)
-    x = sample_rank_one(key, u, 2.0, 4000)
+    x = sbm_sample_rank_one(key, u, 2.0, 4000)
     m2 = np.asarray((x @ u) ** 2 / N, np.float64)
     grid = np.linspace(0, 1, 200_001)[1:-1]
     lw = 0.5 * N * 2.0 * grid**2 + 0.5 * (N - 3) * np.log1p(-(grid**2))
@@ -111,7 +141,7 @@ def test_posterior_langevin_samples_prior_without_data(key):
     by +1.5%. Variances over 64 chains x 435 pairs within 10% (> 5 sigma of the chi-square
     spread of ~28000 samples); the chains start from W = 0."""
     gamma, eta = 2.0, 2.0
-    Js = posterior_langevin(
+    Js = sbm_posterior_langevin(
         key,
         jnp.zeros((N, N)),
         0.0,
@@ -152,8 +182,8 @@ def test_map_fit_matches_large_n_couplings(key):
     n, k = 64, 3
     u = jax.random.normal(key, (n,))
     u = u / jnp.linalg.norm(u)
-    x = sample_rank_one(jax.random.fold_in(key, 1), u, 2.0, k)
-    fit = map_fit(second_moment(x), float(k), gamma=1.0, n_steps=800, lr=0.02)
+    x = sbm_sample_rank_one(jax.random.fold_in(key, 1), u, 2.0, k)
+    fit = sbm_map_fit(sbm_second_moment(x), float(k), gamma=1.0, n_steps=800, lr=0.02)
     lam, vec = jnp.linalg.eigh(fit.J)
     c = np.sort(np.linalg.eigvalsh(np.asarray(x @ x.T, np.float64) / n))[::-1]
     w = np.asarray(sbm_map_couplings(c, 1.0))
@@ -165,9 +195,9 @@ def test_ensemble_of_identical_models_is_the_model(key):
     """An ensemble of S identical models has the log density of the model itself."""
     a = jax.random.normal(key, (N, N))
     model = SphericalBM(0.3 * (a + a.T) / jnp.sqrt(2.0 * N))
-    x = sample_rank_one(jax.random.fold_in(key, 2), jnp.ones(N), 2.0, 5)
+    x = sbm_sample_rank_one(jax.random.fold_in(key, 2), jnp.ones(N), 2.0, 5)
     np.testing.assert_allclose(
-        np.asarray(ensemble_log_prob(jnp.stack([model.J, model.J]), x)),
+        np.asarray(sbm_ensemble_log_prob(jnp.stack([model.J, model.J]), x)),
         np.asarray(jax.vmap(lambda v: model.log_prob(v, exact=True))(x)),
         rtol=1e-5,
     )
@@ -209,7 +239,7 @@ def test_theory_limits_and_errors():
     with pytest.raises(ConfigError, match="omega"):
         sbm_teacher_student(0.5, 1, 1.0, 1.0)
     with pytest.raises(ConfigError, match="gamma"):
-        map_fit(jnp.eye(3), 1.0, gamma=0.0)
+        sbm_map_fit(jnp.eye(3), 1.0, gamma=0.0)
 
 
 def test_experiment_contract():

@@ -77,7 +77,7 @@ def stable_fraction(model_fn, key, n: int, grid, n_test: int):
         n_stored = jnp.minimum(n_test, p_active).astype(jnp.float32)
         return jnp.sum((stable & stored).astype(jnp.float32)) / n_stored
 
-    return jax.lax.map(at, grid)
+    return jax.lax.map(at, grid, batch_size=ensemble.default_chunk_size(len(grid), cpu=None))
 
 
 def p_max_from(grid, frac, level):
@@ -109,7 +109,9 @@ def measure_capacity(ctx: RunContext, name: str, key, n: int, grid, model_fn, cf
     def work():
         keys = jax.random.split(key, cfg["n_samples"])
         f = ensemble.run(
-            lambda k: stable_fraction(model_fn, k, n, grid, cfg["n_test"]), keys, chunk_size=8
+            lambda k: stable_fraction(model_fn, k, n, grid, cfg["n_test"]),
+            keys,
+            chunk_size=ensemble.default_chunk_size(cpu=8),
         )
         return {"grid": grid, "fraction": f.mean(0)}
 

@@ -83,8 +83,8 @@ def _run(ctx: RunContext, family: str, cfg: dict):
         keys = jax.random.split(ctx.key(family), len(Ps) * len(rho) * S)
         p = jnp.repeat(jnp.asarray(Ps), len(rho) * S)
         r = jnp.tile(jnp.repeat(jnp.asarray(rho), S), len(Ps))
-        # lax.map over samples: faster than vmap for the sequential async kernel on CPU
-        out = ensemble.run(one, keys, p, r, chunk_size=1)
+        # lax.map over samples on CPU: faster than vmap for the sequential async kernel there
+        out = ensemble.run(one, keys, p, r, chunk_size=ensemble.default_chunk_size())
         return {"overlap": out.reshape(len(Ps), len(rho), S)}
 
     return ctx.task(family, work)["overlap"]

@@ -52,9 +52,9 @@ def _overlaps(ctx: RunContext, N: int, cfg: dict) -> np.ndarray:
     def work():
         keys = jax.random.split(ctx.key("N", N), len(alphas) * S)
         p = jnp.repeat(jnp.asarray(n_pat), S)
-        # chunk_size=1: lax.map over samples. A vmapped fori_loop on XLA:CPU re-copies the
+        # chunk_size=1 on CPU: lax.map over samples. A vmapped fori_loop on XLA:CPU re-copies the
         # batched patterns every site update (measured ~20x slower than mapping).
-        overlap = ensemble.run(one, keys, p, chunk_size=1)
+        overlap = ensemble.run(one, keys, p, chunk_size=ensemble.default_chunk_size())
         return {"overlap": overlap.reshape(len(alphas), S)}
 
     return ctx.task(f"N={N}", work)["overlap"]

@@ -154,7 +154,9 @@ def _trajectory(ctx: RunContext, alpha: float, cfg: dict):
             v0 = res.eigenvectors[0]
             return res.eigenvalues[0], jnp.abs(v0 @ p.x_star) / jnp.sqrt(jnp.float32(n))
 
-        lam, ov_vec = jax.lax.map(hess_mode, xs)
+        # one Lanczos run after the other on CPU, all at once on an accelerator
+        chunk = ensemble.default_chunk_size(xs.shape[0], cpu=None)
+        lam, ov_vec = jax.lax.map(hess_mode, xs, batch_size=chunk)
         m = jax.vmap(p.overlap)(xs)
         return {"lambda_min": lam, "eigvec_overlap": ov_vec, "m": m}
 

@@ -69,7 +69,9 @@ def _lyapunov(key, g, cfg):
         )
         return r.exponents, r.diverged
 
-    lam, div = ensemble.run(one, jax.random.split(key, cfg["n_networks"]), chunk_size=1)
+    lam, div = ensemble.run(
+        one, jax.random.split(key, cfg["n_networks"]), chunk_size=ensemble.default_chunk_size()
+    )
     return {"lam": np.asarray(lam), "diverged": np.asarray(div)}
 
 

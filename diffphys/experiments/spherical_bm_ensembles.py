@@ -5,13 +5,13 @@ prediction.
 Set-up (the convention of the public code of Tulinski, Cocco, Monasson &
 Fernandez-de-Cossio-Diaz for arXiv 2605.09031, the companion of "Replica theory of spherical
 Boltzmann machine ensembles", arXiv 2604.17936, whose text could not be read: see
-`diffphys.models._spherical_bm`): a rank-one teacher $W^* = \omega uu^\top$ ($\omega > 1$,
-condensed) generates exact samples (`sample_rank_one`); from the first M = K of them
+`diffphys.models.SphericalBM`): a rank-one teacher $W^* = \omega uu^\top$ ($\omega > 1$,
+condensed) generates exact samples (`sbm_sample_rank_one`); from the first M = K of them
 
 - loss minimisation: the MAP couplings of $-\sum_a\log p(x^a|W) + \frac{\gamma N}4\mathrm{tr}W^2$
-  (`map_fit`), scored by $\langle\log p(x|W^*)\rangle_{\rm test}/N$;
+  (`sbm_map_fit`), scored by $\langle\log p(x|W^*)\rangle_{\rm test}/N$;
 - ensemble learning: S couplings from the tempered posterior $P_\eta \propto e^{-\eta\,\rm loss}$
-  (`posterior_langevin`, started from its Gaussian factor), scored by the
+  (`sbm_posterior_langevin`, started from its Gaussian factor), scored by the
   posterior-predictive density $\log\frac1S\sum_s p(x|W_s)$;
 - one posterior sample (the mean over the S chains of each chain's own score);
 - the teacher itself (the ceiling).
@@ -33,17 +33,16 @@ import numpy as np
 import xarray as xr
 
 from ..io import annotate
-from ..models._spherical_bm import (
+from ..models import (
     SphericalBM,
-    eigh_sequential,
-    ensemble_log_prob,
-    log_partition_from_eigenvalues,
-    map_fit,
-    posterior_langevin,
-    sample_rank_one,
-    second_moment,
+    sbm_ensemble_log_prob,
+    sbm_log_partition_from_eigenvalues,
+    sbm_map_fit,
+    sbm_posterior_langevin,
+    sbm_sample_rank_one,
+    sbm_second_moment,
 )
-from ..theory._spherical_bm import sbm_teacher_student
+from ..theory import sbm_teacher_student
 from ._core import Param, RunContext, experiment
 
 PARAMS = {
@@ -71,21 +70,21 @@ def _one_seed(key, cfg):
     ku, kd, kt, kl = jax.random.split(key, 4)
     u = jax.random.normal(ku, (N,))
     u = u / jnp.linalg.norm(u)
-    x_train = sample_rank_one(kd, u, cfg["omega"], int(ms.max()))
-    x_test = sample_rank_one(kt, u, cfg["omega"], cfg["n_test"])
-    Cs = jnp.stack([second_moment(x_train[:m]) for m in ms])
+    x_train = sbm_sample_rank_one(kd, u, cfg["omega"], int(ms.max()))
+    x_test = sbm_sample_rank_one(kt, u, cfg["omega"], cfg["n_test"])
+    Cs = jnp.stack([sbm_second_moment(x_train[:m]) for m in ms])
     m_arr = jnp.asarray(ms, jnp.float32)
 
     def score(J):
         """Mean test log p(x|J) / N with the exact log Z."""
-        log_z = log_partition_from_eigenvalues(jnp.linalg.eigvalsh(J))
+        log_z = sbm_log_partition_from_eigenvalues(jnp.linalg.eigvalsh(J))
         return (0.5 * jnp.mean(jnp.einsum("ni,ij,nj->n", x_test, J, x_test)) - log_z) / N
 
     def fit(C, m, k):
         lr = cfg["map_lr"] / (1.0 + gamma * N / (2.0 * m))
-        J_map = map_fit(C, m, gamma=gamma, n_steps=cfg["map_steps"], lr=lr)
+        J_map = sbm_map_fit(C, m, gamma=gamma, n_steps=cfg["map_steps"], lr=lr)
         dt = cfg["dt"] / (eta * (m + gamma * N))
-        Js = posterior_langevin(
+        Js = sbm_posterior_langevin(
             k,
             C,
             m,
@@ -95,9 +94,9 @@ def _one_seed(key, cfg):
             n_steps=cfg["n_langevin"],
             dt=dt,
         )
-        ll_ens = jnp.mean(ensemble_log_prob(Js, x_test)) / N
+        ll_ens = jnp.mean(sbm_ensemble_log_prob(Js, x_test)) / N
         ll_single = jnp.mean(jax.vmap(score)(Js))
-        top = jnp.abs(eigh_sequential(J_map.J)[1][:, -1] @ u)
+        top = jnp.abs(J_map.saddle()[2][:, -1] @ u)
         return score(J_map.J), ll_ens, ll_single, top
 
     keys = jax.random.split(kl, len(ms))

@@ -45,7 +45,11 @@ def _synthetic(ctx: RunContext, M: int, cfg: dict):
     def work():
         keys = jax.random.split(ctx.key("M", M), len(rs) * S)
         r = jnp.repeat(jnp.asarray(rs), S)
-        return {"overlap": ensemble.run(one, keys, r, chunk_size=1).reshape(len(rs), S)}
+        return {
+            "overlap": ensemble.run(one, keys, r, chunk_size=ensemble.default_chunk_size()).reshape(
+                len(rs), S
+            )
+        }
 
     return ctx.task(f"synthetic/M={M}", work)["overlap"]
 
@@ -71,7 +75,11 @@ def _digits(ctx: RunContext, cfg: dict):
         # compiled once per p: the class means are an argument, not a closure
         return jax.jit(
             lambda keys, xs, means: ensemble.run(
-                lambda k, x0: classify(k, x0, means), keys, xs, chunk_size=1, jit=False
+                lambda k, x0: classify(k, x0, means),
+                keys,
+                xs,
+                chunk_size=ensemble.default_chunk_size(),
+                jit=False,
             )
         )
 

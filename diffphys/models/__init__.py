@@ -90,7 +90,17 @@ from ._spherical import (
     spherical_langevin,
     spherical_quench,
 )
-from ._spherical_bm import SphericalBM
+from ._spherical_bm import (
+    SphericalBM,
+    sbm_ensemble_log_prob,
+    sbm_log_partition_from_eigenvalues,
+    sbm_map_fit,
+    sbm_posterior_gaussian,
+    sbm_posterior_langevin,
+    sbm_sample_rank_one,
+    sbm_second_moment,
+    to_sphere,
+)
 from ._two_layer import (
     GrokkingTask,
     Linearised,
@@ -159,6 +169,14 @@ __all__ = [
     "SKState",
     "ScoreMLP",
     "SphericalBM",
+    "sbm_ensemble_log_prob",
+    "sbm_log_partition_from_eigenvalues",
+    "sbm_map_fit",
+    "sbm_posterior_gaussian",
+    "sbm_posterior_langevin",
+    "sbm_sample_rank_one",
+    "sbm_second_moment",
+    "to_sphere",
     "SphericalLangevinInfo",
     "SphericalLangevinState",
     "SphericalPSpin",

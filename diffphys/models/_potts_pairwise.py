@@ -23,27 +23,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._errors import ConfigError, ShapeError
+from .._errors import ConfigError, ShapeError, check_mask
 from .._types import Array, Float, Key, Spins
 from ._base import AbstractDiscreteModel
 
 
 def _is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
-
-
-def check_mask(mask, n: int) -> np.ndarray:
-    """A validated symmetric boolean (N, N) edge mask with a false diagonal (all edges if None)."""
-    if mask is None:
-        return ~np.eye(n, dtype=bool)
-    m = np.asarray(mask)
-    if m.shape != (n, n):
-        raise ShapeError(f"mask must be a boolean (N, N) = ({n}, {n}) array, got {m.shape}.")
-    if m.dtype != bool:
-        raise ConfigError(f"mask must be a boolean array (True = edge), got dtype {m.dtype}.")
-    if not np.array_equal(m, m.T):
-        raise ConfigError("mask must be symmetric (an undirected graph); use mask | mask.T.")
-    return m & ~np.eye(n, dtype=bool)
 
 
 class PairwisePotts(AbstractDiscreteModel):
@@ -165,4 +151,4 @@ class PairwisePotts(AbstractDiscreteModel):
         return eqx.tree_at(lambda m: (m.h, m.J), self, (h, Jz))
 
 
-__all__ = ["PairwisePotts", "check_mask"]
+__all__ = ["PairwisePotts"]

@@ -46,9 +46,9 @@ Completing the square, $P_\eta(W|D) \propto \mathcal N(W; \tfrac{K}{\gamma N}C,\
 \text{ with } \overline{W_{ij}^2} = \tfrac{1}{\gamma\eta N})\times Z(W)^{-\eta K}$: a GOE
 matrix with semicircle radius $2/\sqrt{\gamma\eta}$ around the data spikes, reweighted by a
 power of the partition function (the "large deviations of the free energy" that the
-abstract of 2604.17936 refers to). Loss minimisation is `map_fit` ($\eta\to\infty$); ensemble
-learning is `posterior_langevin` (many $W$ from $P_\eta$) scored by the posterior-predictive
-density `ensemble_log_prob`, $\log\frac1S\sum_s p(x\mid W_s)$.
+abstract of 2604.17936 refers to). Loss minimisation is `sbm_map_fit` ($\eta\to\infty$); ensemble
+learning is `sbm_posterior_langevin` (many $W$ from $P_\eta$) scored by the posterior-predictive
+density `sbm_ensemble_log_prob`, $\log\frac1S\sum_s p(x\mid W_s)$.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _saddle(lam, n: int, n_iter: int = 60):
     return 0.5 * (lo + hi)
 
 
-def log_partition_from_eigenvalues(lam, *, n_nodes: int = 2048) -> Float[Array, ""]:
+def sbm_log_partition_from_eigenvalues(lam, *, n_nodes: int = 2048) -> Float[Array, ""]:
     r"""Exact $\log Z$ of the spherical measure $\int d^Nx\,\delta(|x|^2-N)e^{\frac12 x^\top Wx}$
     from the eigenvalues of W (module docstring: contour integral along a parabola through the
     saddle point, trapezoidal rule with `n_nodes` nodes; relative accuracy ~1e-12 in float64
@@ -116,26 +116,67 @@ def log_partition_from_eigenvalues(lam, *, n_nodes: int = 2048) -> Float[Array, 
 
 
 @jax.custom_batching.custom_vmap
-def eigh_sequential(a):
-    """`jnp.linalg.eigh(a)` of one symmetric matrix; under `vmap`, the matrices of the batch
-    are decomposed one after the other (`lax.map`) instead of by one batched LAPACK call.
-
-    Why: jaxlib 0.10.2's batched CPU eigh splits the batch over XLA's intra-op thread pool
-    and waits for it from a pool thread. Two such calls running at once (independent eighs of
-    one program, e.g. the MAP and posterior loops of `spherical-bm-ensembles`) then hold
-    every thread of a 2-core machine and wait forever: seen as a hang of the test suite, all
-    threads in `jax::ParallelBatchMap` / `BlockingCounter::Wait`. Not differentiable (no
-    caller differentiates through it). **Returns:** `(eigenvalues, eigenvectors)`."""
+def _eigh_mapped(a):
+    """`jnp.linalg.eigh(a)`; under `vmap`, one matrix after the other (`lax.map`)."""
     w, v = jnp.linalg.eigh(a)
     return w, v
 
 
-@eigh_sequential.def_vmap
-def _eigh_sequential_vmap(axis_size, in_batched, a):
+@_eigh_mapped.def_vmap
+def _eigh_mapped_vmap(axis_size, in_batched, a):
     (batched,) = in_batched
     if not batched:
         a = jnp.broadcast_to(a, (axis_size, *a.shape))
-    return jax.lax.map(eigh_sequential, a), (True, True)
+    return jax.lax.map(_eigh_mapped, a), (True, True)
+
+
+@jax.custom_jvp
+def _eigh_cpu(a):
+    return _eigh_mapped(a)
+
+
+@_eigh_cpu.defjvp
+def _eigh_cpu_jvp(primals, tangents):
+    # The first-order perturbation theory of a symmetric eigenproblem (as jax's own eigh
+    # rule, real case): with Vt = V^T dA V, dw = diag(Vt), dV = V (F * Vt), F_ij = 1/(w_j - w_i)
+    # off the diagonal and 0 on it. dA is symmetrised as eigh symmetrises A.
+    (a,), (da,) = primals, tangents
+    w, v = _eigh_mapped(a)
+    da = 0.5 * (da + da.T)
+    eye = jnp.eye(a.shape[-1], dtype=a.dtype)
+    f = (eye + w[None, :] - w[:, None]) ** -1 - eye
+    vt = v.T @ da @ v
+    return (w, v), (jnp.diagonal(vt), v @ (f * vt))
+
+
+def _eigh_default(a):
+    w, v = jnp.linalg.eigh(a)
+    return w, v
+
+
+def eigh_sequential(a):
+    """`jnp.linalg.eigh(a)` of one symmetric matrix, safe to run concurrently under `vmap` on
+    the CPU backend, and differentiable.
+
+    On the CPU backend the matrices of a `vmap`ped batch are decomposed one after the other
+    (`lax.map`) instead of by one batched LAPACK call. Why: jaxlib 0.10.2's batched CPU eigh
+    splits the batch over XLA's intra-op thread pool and waits for it from a pool thread. Two
+    such calls running at once (independent eighs of one program, e.g. the MAP and posterior
+    loops of `spherical-bm-ensembles`) then hold every thread of a 2-core machine and wait
+    forever: seen as a hang of the test suite, all threads in `jax::ParallelBatchMap` /
+    `BlockingCounter::Wait`. On other backends (GPU, TPU) this is plain `jnp.linalg.eigh`,
+    batched as usual (`lax.platform_dependent` picks the branch when the program is lowered).
+    Derivatives: the usual eigh perturbation rule on the CPU branch (a `custom_jvp`, the
+    batching workaround alone has none), jax's own rule elsewhere; both fail as eigh does for
+    degenerate eigenvalues.
+
+    **Arguments:**
+
+    - `a`: a symmetric matrix, shape `(N, N)`.
+
+    **Returns:** `(eigenvalues, eigenvectors)`, ascending eigenvalues, vectors as columns.
+    """
+    return jax.lax.platform_dependent(a, cpu=_eigh_cpu, default=_eigh_default)
 
 
 class SphericalBM(AbstractModel):
@@ -175,9 +216,17 @@ class SphericalBM(AbstractModel):
         r"""$\log Z$ at the saddle point with its Gaussian correction,
         $g(z^*) + \frac12\log\frac{2\pi}{g''(z^*)} - \log 4\pi$ with
         $g(z) = \frac{zN}2 + \frac N2\log 2\pi - \frac12\sum_i\log(z-\lambda_i)$: $O(1/N)$
-        accurate in the paramagnetic phase, differentiable (the gradient is
-        $\frac12\langle xx^\top\rangle$). Use `log_partition_exact` for scores."""
+        accurate in the paramagnetic phase, differentiable in W (`jax.grad` works on every
+        backend; to leading order in N the gradient is $\frac12\langle xx^\top\rangle$, and
+        it is exactly the gradient of this approximation, the saddle point's motion
+        $\partial z^*/\partial\lambda_i = (z^*-\lambda_i)^{-2}/\sum_j(z^*-\lambda_j)^{-2}$
+        included by the implicit function theorem). Use `log_partition_exact` for scores."""
         z, lam, _ = self.saddle()
+        # z* under stop_gradient plus a term whose value is exactly 0 and whose first
+        # derivative is dz*/dW (implicit function theorem on sum_i 1/(z - lam_i) = N).
+        w = jax.lax.stop_gradient((z - lam) ** -2)
+        s = jnp.sum(w * lam) / jnp.sum(w)
+        z = z + (s - jax.lax.stop_gradient(s))
         n = self.n
         dtype = self.J.dtype
         g = 0.5 * z * n + 0.5 * n * math.log(2 * math.pi) - 0.5 * jnp.sum(jnp.log(z - lam))
@@ -185,8 +234,8 @@ class SphericalBM(AbstractModel):
         return (g + 0.5 * jnp.log(2 * math.pi / g2) - math.log(4 * math.pi)).astype(dtype)
 
     def log_partition_exact(self, *, n_nodes: int = 2048) -> Float[Array, ""]:
-        """Exact log Z(W) for any N and any couplings (`log_partition_from_eigenvalues`)."""
-        return log_partition_from_eigenvalues(jnp.linalg.eigvalsh(self.J), n_nodes=n_nodes)
+        """Exact log Z(W) for any N and any couplings (`sbm_log_partition_from_eigenvalues`)."""
+        return sbm_log_partition_from_eigenvalues(jnp.linalg.eigvalsh(self.J), n_nodes=n_nodes)
 
     def second_moment(self) -> Float[Array, "N N"]:
         r"""$\langle x x^\top\rangle = (z^* - W)^{-1}$ (large-N)."""
@@ -212,14 +261,14 @@ class SphericalBM(AbstractModel):
         """Approximate samples: Gaussian with covariance (z* - W)^{-1} projected onto the
         sphere. Exact as N -> infinity in the paramagnetic phase only; in a condensed phase
         the overlap with the top eigenvector fluctuates wrongly. For a rank-one W use the
-        exact `sample_rank_one`."""
+        exact `sbm_sample_rank_one`."""
         z, lam, vec = self.saddle()
         g = jax.random.normal(key, (n_samples, self.n), self.J.dtype)
         x = (g / jnp.sqrt(z - lam)) @ vec.T
         return to_sphere(x)
 
 
-def sample_rank_one(key: Key, u, omega: float, n_samples: int, *, n_grid: int = 8192):
+def sbm_sample_rank_one(key: Key, u, omega: float, n_samples: int, *, n_grid: int = 8192):
     r"""Exact samples of the rank-one SBM $W = \omega\, u u^\top$ ($|u| = 1$).
 
     The overlap $m = u\cdot x/\sqrt N$ has the density
@@ -259,7 +308,7 @@ def to_sphere(x) -> Array:
     return x * jnp.sqrt(jnp.asarray(n, x.dtype)) / jnp.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def second_moment(x) -> Array:
+def sbm_second_moment(x) -> Array:
     """C = (1/K) sum_a x^a x^a^T of rows on the sphere."""
     return x.T @ x / x.shape[0]
 
@@ -268,12 +317,12 @@ def _check_c(C):
     C = jnp.asarray(C)
     if C.ndim != 2 or C.shape[0] != C.shape[1]:
         raise ShapeError(
-            f"C must be the (N, N) data second moment (use second_moment(x)), got {C.shape}."
+            f"C must be the (N, N) data second moment (use sbm_second_moment(x)), got {C.shape}."
         )
     return C
 
 
-def map_fit(C, m, *, gamma: float, n_steps: int = 2000, lr: float = 0.05, J0=None):
+def sbm_map_fit(C, m, *, gamma: float, n_steps: int = 2000, lr: float = 0.05, J0=None):
     r"""Loss minimisation: the couplings minimising
     $\mathcal L(W)/K = -[\frac12\mathrm{tr}(WC) - \log Z(W)] + \frac{\gamma N}{4K}\mathrm{tr}W^2$
     (module docstring; K = `m` training points), by gradient descent in `lax.scan` with the
@@ -281,7 +330,7 @@ def map_fit(C, m, *, gamma: float, n_steps: int = 2000, lr: float = 0.05, J0=Non
 
     **Arguments:**
 
-    - `C`: data second moment `second_moment(x)`, shape `(N, N)`.
+    - `C`: data second moment `sbm_second_moment(x)`, shape `(N, N)`.
     - `m`: the number K of training points (may be a traced scalar).
     - `gamma`: L2 regularisation strength (prior precision per $N$).
     - `n_steps`, `lr`: gradient-descent steps and step size.
@@ -304,12 +353,12 @@ def map_fit(C, m, *, gamma: float, n_steps: int = 2000, lr: float = 0.05, J0=Non
     return SphericalBM(J)
 
 
-def posterior_gaussian(key: Key, C, m, *, gamma: float, eta: float = 1.0, n_models: int):
+def sbm_posterior_gaussian(key: Key, C, m, *, gamma: float, eta: float = 1.0, n_models: int):
     r"""Draws from the Gaussian factor of the posterior, $W = \frac{K}{\gamma N}C + G$ with
     $G$ GOE, $\overline{G_{ij}^2} = 1/(\gamma\eta N)$ ($i\ne j$), $\overline{G_{ii}^2} =
     2/(\gamma\eta N)$: the posterior without its $Z(W)^{-\eta K}$ factor (module docstring).
     That factor changes $\log P$ by O(1) only while the sampled models are paramagnetic, so
-    these draws are the starting point of `posterior_langevin`.
+    these draws are the starting point of `sbm_posterior_langevin`.
 
     **Returns:** couplings, shape `(n_models, N, N)`.
     """
@@ -320,7 +369,7 @@ def posterior_gaussian(key: Key, C, m, *, gamma: float, eta: float = 1.0, n_mode
     return (jnp.asarray(m, C.dtype) / (gamma * n)) * C + goe
 
 
-def posterior_langevin(
+def sbm_posterior_langevin(
     key: Key,
     C,
     m,
@@ -345,7 +394,7 @@ def posterior_langevin(
     - `n_models`, `n_steps`, `dt`: chains, steps, step size (stable for
       $\eta(K + \gamma N)\,dt \lesssim 0.1$).
     - `J0`: one starting matrix for every chain; default: independent draws of
-      `posterior_gaussian` (already the posterior up to O(1) in a paramagnetic phase).
+      `sbm_posterior_gaussian` (already the posterior up to O(1) in a paramagnetic phase).
 
     **Returns:** the final couplings, shape `(n_models, N, N)`.
     """
@@ -354,7 +403,7 @@ def posterior_langevin(
     m = jnp.asarray(m, C.dtype)
     k_init, k_run = jax.random.split(key)
     if J0 is None:
-        starts = posterior_gaussian(k_init, C, m, gamma=gamma, eta=eta, n_models=n_models)
+        starts = sbm_posterior_gaussian(k_init, C, m, gamma=gamma, eta=eta, n_models=n_models)
     else:
         starts = jnp.broadcast_to(jnp.asarray(J0, C.dtype), (n_models, n, n))
 
@@ -381,7 +430,7 @@ def posterior_langevin(
     return jax.vmap(one)(jax.random.split(k_run, n_models), starts)
 
 
-def ensemble_log_prob(Js, x, *, exact: bool = True) -> Float[Array, " n"]:
+def sbm_ensemble_log_prob(Js, x, *, exact: bool = True) -> Float[Array, " n"]:
     r"""Posterior-predictive log density $\log \frac1S\sum_s p(x|W_s)$ of each row of x, with
     the exact log Z of each model (`exact=False`: saddle point)."""
     log_z = jax.vmap(
@@ -393,12 +442,12 @@ def ensemble_log_prob(Js, x, *, exact: bool = True) -> Float[Array, " n"]:
 
 __all__ = [
     "SphericalBM",
-    "ensemble_log_prob",
-    "log_partition_from_eigenvalues",
-    "map_fit",
-    "posterior_gaussian",
-    "posterior_langevin",
-    "sample_rank_one",
-    "second_moment",
+    "sbm_ensemble_log_prob",
+    "sbm_log_partition_from_eigenvalues",
+    "sbm_map_fit",
+    "sbm_posterior_gaussian",
+    "sbm_posterior_langevin",
+    "sbm_sample_rank_one",
+    "sbm_second_moment",
     "to_sphere",
 ]

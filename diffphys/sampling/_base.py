@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from .._errors import check_positive
-from .._loop import record_times, scan_steps
+from .._loop import record_times, scan_steps, sweep_sites  # noqa: F401 (re-export)
 
 _POSITIVE = ("beta", "betas", "dt", "T")
 
@@ -102,12 +102,3 @@ def replicas(algorithm: SamplingAlgorithm, n: int) -> SamplingAlgorithm:
         return jax.vmap(lambda k, s: algorithm.step(k, s, model, **overrides))(keys, state)
 
     return SamplingAlgorithm(init, step)
-
-
-def sweep_sites(key, n: int, order: str):
-    """Site visiting order of one sweep: `"random"` (n uniform draws) or `"sequential"`."""
-    if order == "random":
-        return jax.random.randint(key, (n,), 0, n)
-    if order == "sequential":
-        return jnp.arange(n)
-    raise ValueError(f"order must be 'random' or 'sequential', got {order!r}.")

@@ -25,7 +25,7 @@ import numpy as np
 
 from .._errors import ConfigError
 from .._types import Array, Float, Key
-from ..models._diffusion import EmpiricalScore, forward_sample, ou_variance
+from ..models import EmpiricalScore, forward_sample, ou_variance
 
 
 def speciation_time(top_eigenvalue) -> Float[Array, "..."]:

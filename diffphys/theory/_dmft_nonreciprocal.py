@@ -170,11 +170,30 @@ def nonreciprocal_sk_dynamics(
 
 
 def _solve(T, alpha, kappa, dt, n_steps, record_every, kw, lam, wts):
-    f64 = jax.config.jax_enable_x64
-    dtype = jnp.float64 if f64 else jnp.float32
-    lam = jnp.asarray(lam, dtype)
-    wts = jnp.asarray(wts, dtype)
+    dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    # K is built from Python floats here (as a constant would be) so that the compiled
+    # program, shared by every T, alpha and kappa, gives bit-identical results.
     K = jnp.asarray([[0.0, kappa + alpha], [kappa - alpha, 0.0]], dtype)
+    C, z, e, q12 = _solve_jit(
+        jnp.asarray(T, dtype),
+        K,
+        jnp.asarray(lam, dtype),
+        jnp.asarray(wts, dtype),
+        dt=dt,
+        n_steps=n_steps,
+        record_every=record_every,
+        kw=kw,
+    )
+    C = jnp.swapaxes(C, 0, 1)[: max(len(kw), 0)]
+    return C, z, e, q12
+
+
+@functools.partial(jax.jit, static_argnames=("dt", "n_steps", "record_every", "kw"))
+def _solve_jit(T, K, lam, wts, *, dt, n_steps, record_every, kw):
+    """The RK4 integration, compiled once per (dt, n_steps, record_every, kw, n_lambda, dtype):
+    T and the couplings K are traced. dt stays static (`dt / 6` folded in Python float64 as
+    before, so results are bit-identical to a per-call compilation)."""
+    dtype = lam.dtype
     eye = jnp.eye(2, dtype=dtype)
     n_w = len(kw)
     kw_arr = jnp.asarray(kw if n_w else [0], jnp.int32)
@@ -214,29 +233,23 @@ def _solve(T, alpha, kappa, dt, n_steps, record_every, kw, lam, wts):
         q12 = jnp.sum(wts * Q[:, 0, 1])
         return C, z, e, q12
 
-    @jax.jit
-    def run():
-        Q0 = jnp.broadcast_to(eye, (lam.shape[0], 2, 2))
-        Y0 = jnp.zeros((kw_arr.shape[0], lam.shape[0], 2, 2), dtype)
-        Y0 = start_waits(0, Q0, Y0)
+    Q0 = jnp.broadcast_to(eye, (lam.shape[0], 2, 2))
+    Y0 = jnp.zeros((kw_arr.shape[0], lam.shape[0], 2, 2), dtype)
+    Y0 = start_waits(0, Q0, Y0)
 
-        def inner(carry, step):
-            Q, Y = carry
-            Q, Y = rk4(Q, Y)
-            Y = start_waits(step + 1, Q, Y)
-            return (Q, Y), None
+    def inner(carry, step):
+        Q, Y = carry
+        Q, Y = rk4(Q, Y)
+        Y = start_waits(step + 1, Q, Y)
+        return (Q, Y), None
 
-        def outer(carry, block):
-            steps = block * record_every + jnp.arange(record_every)
-            carry, _ = jax.lax.scan(inner, carry, steps)
-            return carry, observe(*carry)
+    def outer(carry, block):
+        steps = block * record_every + jnp.arange(record_every)
+        carry, _ = jax.lax.scan(inner, carry, steps)
+        return carry, observe(*carry)
 
-        _, out = jax.lax.scan(outer, (Q0, Y0), jnp.arange(n_steps // record_every))
-        return out
-
-    C, z, e, q12 = run()
-    C = jnp.swapaxes(C, 0, 1)[: max(n_w, 0)]
-    return C, z, e, q12
+    _, out = jax.lax.scan(outer, (Q0, Y0), jnp.arange(n_steps // record_every))
+    return out
 
 
 def sk_aging_correlation(t, t_w, T: float) -> np.ndarray:

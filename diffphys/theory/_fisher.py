@@ -45,8 +45,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .._errors import ConfigError, ShapeError
-from .._transfer import ising_critical_coupling, ising_transfer_log_z
 from .._types import Array, Float
+from ..exact import ising_critical_coupling, ising_transfer_log_z
 
 
 class FisherGeometry(NamedTuple):

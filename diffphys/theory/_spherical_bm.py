@@ -120,7 +120,7 @@ def _finite_n_scores(n: int, omega: float, k, w1, w_rest, t1, m2):
     """MAP and teacher scores with the leading-order couplings and overlaps but the exact
     finite-N partition functions, the 1/N noise overlaps of a test point with the K data
     directions, and the teacher's exact finite-N <m^2>."""
-    from ..models._spherical_bm import log_partition_from_eigenvalues
+    from ..models import sbm_log_partition_from_eigenvalues
 
     ks = np.asarray(k).ravel()
     w1s, wrs, t1s = (np.asarray(a, np.float64).ravel() for a in (w1, w_rest, t1))
@@ -131,13 +131,13 @@ def _finite_n_scores(n: int, omega: float, k, w1, w_rest, t1, m2):
             raise ConfigError(f"K must be an integer in [1, N) for the finite-N scores, got {kk}.")
         lam = np.zeros(n)
         lam[0], lam[1:kk] = a1, ar
-        log_z = float(log_partition_from_eigenvalues(jnp.asarray(lam, jnp.float32)))
+        log_z = float(sbm_log_partition_from_eigenvalues(jnp.asarray(lam, jnp.float32)))
         noise = (1.0 - m2) / n  # each data direction catches (1 - m^2)/N of a test point
         energy = 0.5 * (a1 * (tt + noise) + ar * (kk - 1) * noise)
         out.append(energy - log_z / n)
     lam_t = np.zeros(n)
     lam_t[0] = omega
-    log_zt = float(log_partition_from_eigenvalues(jnp.asarray(lam_t, jnp.float32)))
+    log_zt = float(sbm_log_partition_from_eigenvalues(jnp.asarray(lam_t, jnp.float32)))
     # the teacher's own energy needs the exact finite-N <m^2> of its overlap density
     grid = np.linspace(0.0, 1.0, 200_001)[1:-1]
     log_w = 0.5 * n * omega * grid**2 + 0.5 * (n - 3) * np.log1p(-(grid**2))
@@ -160,7 +160,7 @@ def sbm_teacher_student(omega: float, k, gamma: float, eta: float, *, n=None):
     - `gamma`, `eta`: regularisation and inverse posterior temperature.
     - `n`: if given, the finite-N refinement used to compare with simulations at this N: the
       leading-order MAP couplings and overlaps are scored with the exact finite-N partition
-      functions (`log_partition_from_eigenvalues`), a test point's 1/N noise overlap with
+      functions (`sbm_log_partition_from_eigenvalues`), a test point's 1/N noise overlap with
       each data direction, and the teacher's exact finite-N $\langle m^2\rangle$; K must then
       be integers. Default: the $N\to\infty$ limit with $\ell_0 = \frac12\log 2\pi e$.
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from .._errors import ConfigError
 from .._types import Array, Float, Key
-from ..models._rbm import RBM
+from ..models import RBM
 
 
 class AISResult(NamedTuple):

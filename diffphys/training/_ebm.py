@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from .._errors import ConfigError, ShapeError
-from ..models._rbm import block_gibbs
+from ..models import block_gibbs
 
 
 def _check(data, batch_size, k):

@@ -41,10 +41,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._errors import ConfigError, check_positive
+from .._errors import ConfigError, check_mask, check_positive
 from ..exact import MAX_STATES
 from ..models import SK, PairwisePotts
-from ..models._potts_pairwise import check_mask
 from ._inverse_data import SpinData, one_hot, spin_data, spin_moments, unique_samples
 from ._loop import train
 

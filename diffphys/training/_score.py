@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from .._errors import ConfigError
-from ..models._diffusion import ou_mean_scale, ou_variance
+from ..models import ou_mean_scale, ou_variance
 from ._loop import from_loss
 
 
