@@ -53,6 +53,7 @@ FAMILIES = {
             "diffphys.experiments",
             "diffphys.experiments._core",
             "diffphys._errors",
+            "diffphys._loop",
         ],
     ),
     "lattice": (
