@@ -12,7 +12,8 @@ This is the matrix whose eigenvalue density Hu & Sompolinsky give in closed form
 Shen & Hu estimate from bin-averaged activity. (The equal-time covariance, the solution of the
 Lyapunov equation $AC_0 + C_0A^T + \sigma^2 = 0$, $A = J - \mathbb 1$, is a different matrix; no
 closed scalar equation for its spectrum is known: Zavatone-Veth, arXiv 2606.31944, finds an
-infinite Schwinger–Dyson hierarchy in continuous time.) The eigenvalues of C are $\sigma^2/\lambda$,
+infinite Schwinger–Dyson hierarchy in continuous time.) The eigenvalues of C are
+$\sigma^2/\lambda$,
 $\lambda$ the squared singular values of $\mathbb 1 - J$.
 
 **Derived here** (Girko's Hermitisation, the standard route; the paper's own derivation was not
@@ -39,7 +40,7 @@ $\alpha = N/M$, the density of the free multiplicative convolution with Marchenk
 Stieltjes transform solves Silverstein's equation (Silverstein & Bai, J. Multivar. Anal. 54,
 175 (1995)), $m(z) = \int\!dH(t)\,[t(1 - \alpha - \alpha z m(z)) - z]^{-1}$, here solved by
 damped fixed-point iteration at $z = x(1 + i\epsilon)$ with H the population density on a quantile
-grid (`covariance_spectrum_sampled`). Its first two moments are $m_1$ and $m_2 + \alpha m_1^2$.
+grid (`rnn_covariance_spectrum_sampled`). Its first two moments are $m_1$ and $m_2 + \alpha m_1^2$.
 
 **The nonlinear network** (quoted: the Shen–Hu conjecture, proved by Wakhloo et al.; the
 ansatz derived by Clark with a two-site cavity method): the covariance of the rates
@@ -60,6 +61,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
 from .._errors import ConfigError, check_positive
 
 
@@ -72,7 +74,7 @@ def _check_gain(g):
         )
 
 
-def covariance_spectrum_edges(g, *, sigma: float = 1.0):
+def rnn_covariance_edges(g, *, sigma: float = 1.0):
     r"""Support $[x_-, x_+]$ of the eigenvalue density of $C = \sigma^2(1-J)^{-1}(1-J)^{-T}$.
 
     $x_\pm = \sigma^2[8 + 20s - s^2 \pm \sqrt s (s+8)^{3/2}]/[8(1-s)^3]$, $s = g^2$ (derived in
@@ -109,7 +111,7 @@ def _stieltjes_m(eta, g):
     return (eta - w) / (g * g)
 
 
-class CovarianceSpectrum(NamedTuple):
+class RNNCovarianceSpectrum(NamedTuple):
     """An eigenvalue density on a grid, with its CDF."""
 
     x: np.ndarray
@@ -136,7 +138,7 @@ def _finish(x, rho, edges):
 
     cdf = cumulative_trapezoid(rho, x, initial=0.0)
     z = cdf[-1]
-    return CovarianceSpectrum(
+    return RNNCovarianceSpectrum(
         x,
         rho,
         cdf,
@@ -146,7 +148,7 @@ def _finish(x, rho, edges):
     )
 
 
-def covariance_spectrum(g, *, sigma: float = 1.0, n_grid: int = 801) -> CovarianceSpectrum:
+def rnn_covariance_spectrum(g, *, sigma: float = 1.0, n_grid: int = 801) -> RNNCovarianceSpectrum:
     r"""Eigenvalue density of the long-window covariance of a linear random network.
 
     $C = \sigma^2(\mathbb 1-J)^{-1}(\mathbb 1-J)^{-T}$, $J_{ij}\sim N(0, g^2/N)$, $N\to\infty$:
@@ -163,13 +165,13 @@ def covariance_spectrum(g, *, sigma: float = 1.0, n_grid: int = 801) -> Covarian
     - `sigma`: noise amplitude (> 0).
     - `n_grid`: grid points (>= 11).
 
-    **Returns:** a `CovarianceSpectrum` (grid, density, CDF, support, first two moments).
+    **Returns:** a `RNNCovarianceSpectrum` (grid, density, CDF, support, first two moments).
     """
     _check_gain(g)
     check_positive("sigma", sigma)
     if n_grid < 11:
         raise ConfigError(f"n_grid must be >= 11, got {n_grid}.")
-    lo, hi = covariance_spectrum_edges(g, sigma=sigma)
+    lo, hi = rnn_covariance_edges(g, sigma=sigma)
     theta = np.linspace(0.0, np.pi, n_grid)
     x = np.exp(np.log(lo) + np.log(hi / lo) * 0.5 * (1.0 - np.cos(theta)))
     x[0], x[-1] = lo, hi
@@ -180,32 +182,32 @@ def covariance_spectrum(g, *, sigma: float = 1.0, n_grid: int = 801) -> Covarian
     return _finish(x, rho, (float(lo), float(hi)))
 
 
-def covariance_spectrum_sampled(
-    population: CovarianceSpectrum,
+def rnn_covariance_spectrum_sampled(
+    population: RNNCovarianceSpectrum,
     alpha: float,
     *,
     n_atoms: int = 300,
     n_grid: int = 400,
     eps: float = 5e-3,
     n_iter: int = 400,
-) -> CovarianceSpectrum:
+) -> RNNCovarianceSpectrum:
     r"""Eigenvalue density of a covariance estimated from $M = N/\alpha$ independent samples.
 
     Silverstein's equation $m(z) = \int dH(t)/[t(1 - \alpha - \alpha z m) - z]$ at
-    $z = x(1 + i\epsilon)$, H the population density
-    represented by `n_atoms` equally weighted quantiles, solved by damped fixed-point iteration
-    (vectorised over the grid, stopped at a relative change of 1e-9); $\rho(x) = \mathrm{Im}\,m/\pi$. The small $\epsilon$ smooths the
+    $z = x(1 + i\epsilon)$, H the population density represented by `n_atoms` equally weighted
+    quantiles, solved by damped fixed-point iteration (vectorised over the grid, stopped at a
+    relative change of 1e-9); $\rho(x) = \mathrm{Im}\,m/\pi$. The small $\epsilon$ smooths the
     density on the relative scale $\epsilon$; the grid is geometric (the support spans decades
     near g = 1).
 
     **Arguments:**
 
-    - `population`: the population spectrum (`covariance_spectrum`).
+    - `population`: the population spectrum (`rnn_covariance_spectrum`).
     - `alpha`: N / M (> 0; 0 < alpha < 1 keeps the estimate full rank).
     - `n_atoms`, `n_grid`, `eps`, `n_iter`: discretisation of H, output grid points, imaginary
       part of z relative to the mean, iterations.
 
-    **Returns:** a `CovarianceSpectrum` (the `edges` are those of the grid, not exact; `mean`
+    **Returns:** a `RNNCovarianceSpectrum` (the `edges` are those of the grid, not exact; `mean`
     and `second_moment` are the exact $m_1$ and $m_2 + \alpha m_1^2$).
     """
     check_positive("alpha", alpha)
@@ -218,7 +220,9 @@ def covariance_spectrum_sampled(
     z = x * (1 + 1j * eps)
     m = -1.0 / z
     for _ in range(n_iter):
-        new = np.mean(1.0 / (t[None, :] * (1 - alpha - alpha * z * m)[:, None] - z[:, None]), axis=1)
+        new = np.mean(
+            1.0 / (t[None, :] * (1 - alpha - alpha * z * m)[:, None] - z[:, None]), axis=1
+        )
         done = np.max(np.abs(new - m)) < 1e-9 * np.max(np.abs(m))
         m = 0.5 * m + 0.5 * new
         if done:
@@ -231,7 +235,9 @@ def covariance_spectrum_sampled(
 
 
 def rnn_effective_gain(g, *, sigma: float = 0.0, n_quad: int = 401) -> np.ndarray:
-    r"""The effective gain $g_{\rm eff} = g\langle\phi'\rangle$ of $\dot x = -x + J\tanh x + \sigma\xi$.
+    r"""The DMFT effective gain $g_{\rm eff} = g\langle\phi'\rangle$ of a tanh network.
+
+    The network is $\dot x = -x + J\tanh x + \sigma\xi$.
 
     $\langle\phi'\rangle = \int Dz\,\mathrm{sech}^2(\sqrt{\Delta_0}z)$ with the DMFT variance
     $\Delta_0$ (`rnn_delta0`, noise included); derived at the heuristic level in the module
@@ -255,12 +261,12 @@ def rnn_effective_gain(g, *, sigma: float = 0.0, n_quad: int = 401) -> np.ndarra
     return out if out.shape else float(out)
 
 
-def fit_effective_gain(eigenvalues, *, alpha: float = 0.0) -> float:
+def rnn_fit_effective_gain(eigenvalues, *, alpha: float = 0.0) -> float:
     r"""The gain whose linear theory has the measured normalised second moment.
 
     The linear theory has $m_2/m_1^2 = (1 - g^2)^{-2}$ (with $m_1 = 1/(1-g^2)$ at $\sigma = 1$:
-    an identity observed on `covariance_spectrum` to 1e-12 and checked in the tests, not derived
-    here); a finite-sample estimate adds $\alpha$ (`covariance_spectrum_sampled`). So
+    an identity observed on `rnn_covariance_spectrum` to 1e-12 and checked in the tests, not derived
+    here); a finite-sample estimate adds $\alpha$ (`rnn_covariance_spectrum_sampled`). So
     $g^2 = 1 - (m_2/m_1^2 - \alpha)^{-1/2}$, i.e. the gain is fitted to the participation ratio
     $N m_1^2/m_2$ of the spectrum.
 
