@@ -30,6 +30,13 @@ energy condition. Derived here (the paper states only the scaling):
   ($\langle\phi\rangle = 0$ since $\phi$ is odd), so $\Delta(\tau)\propto e^{-\tau/\tau_c}$
   with decay time $\tau_c = 1/\kappa$ (`rnn_decay_time`); $\tau_c$ diverges as g -> 1+.
 
+With white noise, $\dot x = -x + J\phi(x) + \sigma\xi$, quoted from Schuecker, Goedeke &
+Helias (PRX 8, 041029 (2018)): $(1 - \partial_\tau^2)\Delta = g^2C_\phi + \sigma^2\delta(\tau)$.
+Derived here from it: the $\delta$ is a kink $\dot\Delta(0^+) = -\sigma^2/2$, so the particle
+starts at $\Delta_0$ with kinetic energy $\sigma^4/8$ and the energy condition becomes
+$\Delta_0^2/2 = g^2\,\mathrm{Var}\,\Phi + \sigma^4/8$ (a nonzero $\Delta_0$ for every g); the
+tail rate $\kappa$ is the same expression with the noisy $\Delta_0$.
+
 Numerics: the Gaussian averages by the trapezoidal rule on a uniform grid of z in [-10, 10]
 (a tensor product for the two-point averages, $x = \sqrt{\Delta_0-\Delta}\,u + \sqrt\Delta\,z$, $y = \sqrt{\Delta_0-\Delta}\,
 v + \sqrt\Delta\,z$), the energy condition by `scipy.optimize.brentq`, and

@@ -186,10 +186,10 @@ def rnn_covariance_spectrum_sampled(
     population: RNNCovarianceSpectrum,
     alpha: float,
     *,
-    n_atoms: int = 300,
-    n_grid: int = 400,
+    n_atoms: int = 200,
+    n_grid: int = 300,
     eps: float = 5e-3,
-    n_iter: int = 400,
+    n_iter: int = 100,
 ) -> RNNCovarianceSpectrum:
     r"""Eigenvalue density of a covariance estimated from $M = N/\alpha$ independent samples.
 
@@ -198,7 +198,9 @@ def rnn_covariance_spectrum_sampled(
     quantiles, solved by damped fixed-point iteration (vectorised over the grid, stopped at a
     relative change of 1e-9); $\rho(x) = \mathrm{Im}\,m/\pi$. The small $\epsilon$ smooths the
     density on the relative scale $\epsilon$; the grid is geometric (the support spans decades
-    near g = 1).
+    near g = 1). Measured accuracy of the defaults: the CDF is within 7e-4 (g = 0.6,
+    alpha = 0.25) and 5e-3 (g = 0.97, alpha = 0.1) of a 300-atom, 400-point, 1000-iteration
+    reference.
 
     **Arguments:**
 
