@@ -2,7 +2,12 @@
 Crisanti & Sommers, PRL 61, 259 (1988)): the autocorrelation Delta(tau) from simulation next to
 the SCS DMFT (`theory.rnn_dmft`), Delta_0 and the decay time against g, and the largest
 Lyapunov exponents against g (tangent dynamics, `models.lyapunov_spectrum`) next to g - 1,
-their N -> inf value below the transition."""
+their N -> inf value below the transition. With white noise (x' = -x + J tanh x + sigma xi):
+Delta(tau) from simulation next to the noisy DMFT. Fixed connectivity: the rank-ordered
+eigenvalues of ONE network's long-window covariance of the rates tanh(x) next to the linear
+theory (`theory.rnn_covariance_spectrum`, finite sampling included) at the DMFT effective gain
+g <phi'> and at the gain fitted to the participation ratio, and the linear theory checked
+against the exact (1 - J)^-1 (1 - J)^-T of a sampled J."""
 
 import jax
 import matplotlib.pyplot as plt
@@ -10,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from .. import ensemble, models, theory
+from .._errors import ConfigError
 from ._core import Param, RunContext, experiment
 
 PARAMS = {
@@ -30,6 +36,16 @@ PARAMS = {
     "N_lyapunov": Param(200, "neurons for the Lyapunov spectra", ge=2),
     "k_lyapunov": Param(4, "number of Lyapunov exponents", ge=1),
     "t_lyapunov": Param(200.0, "averaging time of the Lyapunov exponents", gt=0),
+    "g_noisy": Param([0.8, 1.5], "gains simulated with white noise next to the noisy DMFT", gt=0),
+    "sigma": Param(1.0, "white-noise amplitude of the noisy runs", gt=0),
+    "g_cov": Param([0.8, 1.5, 2.0], "gains of the covariance-spectrum networks", gt=0),
+    "sigma_cov": Param([1.0, 0.5, 0.0], "noise amplitude of each covariance network", ge=0),
+    "N_cov": Param(200, "neurons of the covariance-spectrum networks", ge=2),
+    "t_cov": Param(10000.0, "recorded time of the covariance-spectrum runs", gt=0),
+    "t_bin": Param(20.0, "time bin of the long-window covariance", gt=0),
+    "g_linear": Param(
+        0.7, "gain of the linear-theory check against exact eigenvalues", gt=0, le=0.99
+    ),
 }
 
 
@@ -52,6 +68,72 @@ def _simulate(key, g, cfg):
 
     c, div = ensemble.run(one, jax.random.split(key, cfg["n_networks"]))
     return {"C": np.asarray(c), "diverged": np.asarray(div)}
+
+
+def _simulate_noisy(key, g, cfg):
+    n_lag = round(cfg["max_lag"] / cfg["record_dt"])
+
+    def one(k):
+        kj, kx, kr = jax.random.split(k, 3)
+        m = models.RandomRNN.sample(kj, n=cfg["N"], g=g)
+        out = models.simulate_rnn(
+            kr,
+            m,
+            m.random_state(key=kx),
+            dt=cfg["dt"],
+            t_burn=cfg["t_burn"],
+            t_max=cfg["t_max"],
+            record_dt=cfg["record_dt"],
+            sigma=cfg["sigma"],
+        )
+        return models.autocorrelation(out["record"], n_lag), out["diverged"]
+
+    c, div = ensemble.run(one, jax.random.split(key, cfg["n_networks"]))
+    return {"C": np.asarray(c), "diverged": np.asarray(div)}
+
+
+def _covariance(key, g, sigma, cfg):
+    """Eigenvalues of the long-window covariance of the rates tanh(x) of one network:
+    bin averages over t_bin, covariance times t_bin (Shen & Hu's estimator)."""
+    kj, kx, kr = jax.random.split(key, 3)
+    m = models.RandomRNN.sample(kj, n=cfg["N_cov"], g=g)
+    out = models.simulate_rnn(
+        kr,
+        m,
+        m.random_state(key=kx),
+        dt=cfg["dt"],
+        t_burn=cfg["t_burn"],
+        t_max=cfg["t_cov"],
+        record_dt=cfg["record_dt"],
+        sigma=sigma,
+        record=jax.numpy.tanh,
+    )
+    r = np.asarray(out["record"], float)
+    per_bin = max(1, round(cfg["t_bin"] / cfg["record_dt"]))
+    n_bins = r.shape[0] // per_bin
+    if n_bins <= cfg["N_cov"]:
+        raise ConfigError(
+            f"t_cov / t_bin = {n_bins} bins must exceed N_cov = {cfg['N_cov']}; raise t_cov."
+        )
+    rb = r[: n_bins * per_bin].reshape(n_bins, per_bin, -1).mean(1)
+    ev = np.linalg.eigvalsh(np.cov(rb.T) * cfg["t_bin"])[::-1]
+    return {"ev": ev, "n_bins": n_bins, "diverged": np.asarray(out["diverged"])}
+
+
+def _ks(sorted_desc, spec):
+    """Largest CDF gap between eigenvalues (descending, normalised by their mean) and a
+    theory spectrum (normalised by its mean)."""
+    x = np.sort(sorted_desc / np.mean(sorted_desc)) * spec.mean
+    n = len(x)
+    cdf = np.interp(x, spec.x, spec.cdf / spec.cdf[-1])
+    return float(np.max(np.maximum(np.arange(1, n + 1) / n - cdf, cdf - np.arange(n) / n)))
+
+
+def _linear_check(key, cfg):
+    n, g = cfg["N_cov"], cfg["g_linear"]
+    j = np.asarray(models.RandomRNN.sample(key, n=n, g=g, dtype=jax.numpy.float32).couplings)
+    a_inv = np.linalg.inv(np.eye(n) - j.astype(float))
+    return {"ev": np.linalg.eigvalsh(a_inv @ a_inv.T)[::-1]}
 
 
 def _lyapunov(key, g, cfg):
@@ -118,6 +200,64 @@ def random_rnn(ctx: RunContext, cfg: dict):
         lam_err.append(ly["lam"].std(0, ddof=1) / np.sqrt(len(ly["lam"])))
         ly_div.append(bool(np.any(ly["diverged"])))
     k_idx = np.arange(1, cfg["k_lyapunov"] + 1)
+    # white noise: simulation next to the noisy DMFT
+    g_no = np.asarray(cfg["g_noisy"], float)
+    cn, cn_err, cn_th, n_div = [], [], [], []
+    for g in g_no:
+        sim = ctx.task(
+            f"sim-noisy-g={g:g}", lambda g=g: _simulate_noisy(ctx.key("noisy", g), g, cfg)
+        )
+        th = ctx.task(
+            f"dmft-noisy-g={g:g}",
+            lambda g=g: {
+                "delta": theory.rnn_dmft(
+                    g, sigma=cfg["sigma"], tau_max=tau[-1], dtau=cfg["record_dt"]
+                ).delta
+            },
+        )
+        cn.append(sim["C"].mean(0))
+        cn_err.append(sim["C"].std(0, ddof=1) / np.sqrt(len(sim["C"])))
+        cn_th.append(th["delta"][: len(tau)])
+        n_div.append(bool(np.any(sim["diverged"])))
+    # fixed connectivity: covariance spectra of single networks against the linear theory
+    g_cv = np.asarray(cfg["g_cov"], float)
+    s_cv = np.asarray(cfg["sigma_cov"], float)
+    if len(s_cv) != len(g_cv):
+        raise ConfigError(f"sigma_cov needs one value per g_cov ({len(g_cv)}), got {len(s_cv)}.")
+    n_cov = cfg["N_cov"]
+    q = (np.arange(n_cov)[::-1] + 0.5) / n_cov  # quantile of the rank-th largest eigenvalue
+    ev, ev_fit, ev_dm, ks_fit, ks_dm, g_fit, g_dm, alphas, c_div = ([] for _ in range(9))
+    for i, (g, sg) in enumerate(zip(g_cv, s_cv)):
+        cov = ctx.task(
+            f"cov-{i}-g={g:g}-s={sg:g}",
+            lambda g=g, sg=sg, i=i: _covariance(ctx.key("cov", i), g, sg, cfg),
+        )
+        alpha = n_cov / cov["n_bins"]
+        gf = theory.rnn_fit_effective_gain(cov["ev"], alpha=alpha)
+        gd = float(theory.rnn_effective_gain(g, sigma=sg))
+        row = {}
+        for name, gg in (("fit", gf), ("dmft", gd)):
+            if np.isfinite(gg) and 0 < gg < 1:
+                spec = theory.rnn_covariance_spectrum_sampled(
+                    theory.rnn_covariance_spectrum(gg), alpha
+                )
+                row[name] = (spec.quantiles(q) / spec.mean, _ks(cov["ev"], spec))
+            else:
+                row[name] = (np.full(n_cov, np.nan), float("nan"))
+        ev.append(cov["ev"] / cov["ev"].mean())
+        ev_fit.append(row["fit"][0])
+        ev_dm.append(row["dmft"][0])
+        ks_fit.append(row["fit"][1])
+        ks_dm.append(row["dmft"][1])
+        g_fit.append(gf)
+        g_dm.append(gd)
+        alphas.append(alpha)
+        c_div.append(bool(cov["diverged"]))
+    lin = ctx.task("linear-exact", lambda: _linear_check(ctx.key("linear"), cfg))
+    lin_spec = theory.rnn_covariance_spectrum(cfg["g_linear"])
+    lin_th = lin_spec.quantiles(q)
+    ks_lin = _ks(lin["ev"], lin_spec)
+    rank = np.arange(1, n_cov + 1)
     return xr.Dataset(
         {
             "autocorrelation": (
@@ -168,6 +308,67 @@ def random_rnn(ctx: RunContext, cfg: dict):
                 np.asarray(ly_div),
                 _a("tangent dynamics diverged"),
             ),
+            "autocorrelation_noisy": (
+                ("g_noisy", "tau"),
+                np.asarray(cn),
+                _a("Delta(tau) with white noise, simulation"),
+            ),
+            "autocorrelation_noisy_err": (
+                ("g_noisy", "tau"),
+                np.asarray(cn_err),
+                _a("standard error over networks"),
+            ),
+            "autocorrelation_noisy_dmft": (
+                ("g_noisy", "tau"),
+                np.asarray(cn_th),
+                _a("Delta(tau) with white noise, DMFT"),
+            ),
+            "noisy_diverged": (("g_noisy",), np.asarray(n_div), _a("noisy run diverged")),
+            "cov_sigma": (("cov_case",), s_cv, _a("noise amplitude of the network")),
+            "cov_alpha": (("cov_case",), np.asarray(alphas), _a("N / number of time bins")),
+            "cov_eigenvalue": (
+                ("cov_case", "rank"),
+                np.asarray(ev),
+                _a("eigenvalue of the long-window rate covariance / mean, simulation"),
+            ),
+            "cov_eigenvalue_theory_fit": (
+                ("cov_case", "rank"),
+                np.asarray(ev_fit),
+                _a("linear theory with sampling at the fitted gain, quantile / mean"),
+            ),
+            "cov_eigenvalue_theory_dmft": (
+                ("cov_case", "rank"),
+                np.asarray(ev_dm),
+                _a("linear theory with sampling at g <phi'> (DMFT), quantile / mean"),
+            ),
+            "g_eff_fit": (
+                ("cov_case",),
+                np.asarray(g_fit),
+                _a("effective gain fitted to the participation ratio"),
+            ),
+            "g_eff_dmft": (("cov_case",), np.asarray(g_dm), _a("effective gain g <phi'>, DMFT")),
+            "ks_fit": (
+                ("cov_case",),
+                np.asarray(ks_fit),
+                _a("KS distance of the spectrum to the theory at the fitted gain"),
+            ),
+            "ks_dmft": (
+                ("cov_case",),
+                np.asarray(ks_dm),
+                _a("KS distance of the spectrum to the theory at g <phi'>"),
+            ),
+            "cov_diverged": (("cov_case",), np.asarray(c_div), _a("covariance run diverged")),
+            "linear_eigenvalue": (
+                ("rank",),
+                lin["ev"],
+                _a("eigenvalue of (1 - J)^-1 (1 - J)^-T, exact, one sampled J"),
+            ),
+            "linear_eigenvalue_theory": (
+                ("rank",),
+                lin_th,
+                _a("quantile of the Hu-Sompolinsky density at g_linear"),
+            ),
+            "ks_linear": ((), ks_lin, _a("KS distance, exact eigenvalues vs density")),
         },
         coords={
             "g": ("g", gs, _a("gain g")),
@@ -175,11 +376,17 @@ def random_rnn(ctx: RunContext, cfg: dict):
             "g_theory": ("g_theory", g_th, _a("gain g")),
             "g_lyapunov": ("g_lyapunov", g_ly, _a("gain g")),
             "index": ("index", k_idx, _a("index of the Lyapunov exponent")),
+            "g_noisy": ("g_noisy", g_no, _a("gain g (noisy runs)")),
+            "cov_case": ("cov_case", g_cv, _a("gain g of the covariance network")),
+            "rank": ("rank", rank, _a("rank of the eigenvalue (1 = largest)")),
         },
         attrs={
             "N": cfg["N"],
             "N_lyapunov": cfg["N_lyapunov"],
             "n_networks": cfg["n_networks"],
+            "sigma": cfg["sigma"],
+            "N_cov": cfg["N_cov"],
+            "g_linear": cfg["g_linear"],
             "description": "x' = -x + J tanh x, J ~ N(0, g^2/N); time in units of the unit "
             "time constant. Errors: standard error over independent networks (includes the "
             "finite-time error).",
@@ -189,6 +396,9 @@ def random_rnn(ctx: RunContext, cfg: dict):
 
 def _summary(ds) -> dict:
     z = (ds["autocorrelation"] - ds["autocorrelation_dmft"]) / ds["autocorrelation_err"]
+    zn = (ds["autocorrelation_noisy"] - ds["autocorrelation_noisy_dmft"]) / ds[
+        "autocorrelation_noisy_err"
+    ]
     lam1 = ds["lyapunov"].sel(index=1).values
     g_ly = ds["g_lyapunov"].values
     cross = float("nan")
@@ -208,12 +418,33 @@ def _summary(ds) -> dict:
         },
         "lyapunov_max": {float(g): float(v) for g, v in zip(g_ly, lam1)},
         "lyapunov_zero_crossing_g": cross,
-        "any_diverged": bool(ds["diverged"].any() or ds["lyapunov_diverged"].any()),
+        "max_abs_z_autocorrelation_noisy": float(np.nanmax(np.abs(zn.values))),
+        "ks_linear_exact": float(ds["ks_linear"]),
+        "covariance": [
+            {
+                "g": float(g),
+                "sigma": float(ds["cov_sigma"].values[i]),
+                "alpha": float(ds["cov_alpha"].values[i]),
+                "g_eff_fit": float(ds["g_eff_fit"].values[i]),
+                "g_eff_dmft": float(ds["g_eff_dmft"].values[i]),
+                "ks_fit": float(ds["ks_fit"].values[i]),
+                "ks_dmft": float(ds["ks_dmft"].values[i]),
+            }
+            for i, g in enumerate(ds["cov_case"].values)
+        ],
+        "any_diverged": bool(
+            ds["diverged"].any()
+            or ds["lyapunov_diverged"].any()
+            or ds["noisy_diverged"].any()
+            or ds["cov_diverged"].any()
+        ),
     }
 
 
 def _figure(ds):
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    _figure_extra(ds, axes[1])
+    axes = axes[0]
     ax = axes[0]
     for i, g in enumerate(ds["g"].values):
         d = ds.sel(g=g)
@@ -263,3 +494,42 @@ def _figure(ds):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _figure_extra(ds, axes):
+    ax = axes[0]
+    for i, g in enumerate(ds["g_noisy"].values):
+        d = ds.sel(g_noisy=g)
+        ax.errorbar(
+            ds["tau"],
+            d["autocorrelation_noisy"],
+            d["autocorrelation_noisy_err"],
+            fmt="o",
+            ms=3,
+            color=f"C{i}",
+            label=f"sim g={g:g}",
+        )
+        ax.plot(ds["tau"], d["autocorrelation_noisy_dmft"], "-", color=f"C{i}", label="DMFT")
+    ax.set_xlabel("tau")
+    ax.set_ylabel("Delta(tau)")
+    ax.set_title(f"with white noise, sigma={ds.attrs['sigma']:g}")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    r = ds["rank"].values
+    ax.loglog(r, ds["linear_eigenvalue"], "k.", ms=3, label="exact, one J")
+    ax.loglog(r, ds["linear_eigenvalue_theory"], "r-", label="Hu-Sompolinsky density")
+    ax.set_xlabel("rank")
+    ax.set_ylabel("eigenvalue of (1-J)^-1 (1-J)^-T")
+    ax.set_title(f"linear network, g={ds.attrs['g_linear']:g}, KS={float(ds['ks_linear']):.3f}")
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    for i, g in enumerate(ds["cov_case"].values):
+        d = ds.isel(cov_case=i)
+        lab = f"g={g:g}, sigma={float(d['cov_sigma']):g}"
+        ax.loglog(r, d["cov_eigenvalue"], ".", ms=3, color=f"C{i}", label=lab)
+        ax.loglog(r, d["cov_eigenvalue_theory_fit"], "-", color=f"C{i}", lw=1)
+        ax.loglog(r, d["cov_eigenvalue_theory_dmft"], "--", color=f"C{i}", lw=1)
+    ax.set_xlabel("rank")
+    ax.set_ylabel("eigenvalue / mean")
+    ax.set_title(f"tanh network, N={ds.attrs['N_cov']}: - fitted g_eff, -- g<phi'>")
+    ax.legend(fontsize=8)

@@ -100,6 +100,14 @@ from ._rnn import (
     rnn_delta0_threshold,
     rnn_dmft,
 )
+from ._rnn_covariance import (
+    RNNCovarianceSpectrum,
+    rnn_covariance_edges,
+    rnn_covariance_spectrum,
+    rnn_covariance_spectrum_sampled,
+    rnn_effective_gain,
+    rnn_fit_effective_gain,
+)
 from ._sk import (
     SK_FINITE_SIZE_EXPONENT,
     SK_GROUND_STATE_ENERGY,
@@ -142,6 +150,7 @@ __all__ = [
     "NonreciprocalDMFTSolution",
     "NonreciprocalDynamics",
     "PhaseRetrievalOutlier",
+    "RNNCovarianceSpectrum",
     "RNNDMFTSolution",
     "SphericalSKExact",
     "TorusFisherGeometry",
@@ -194,10 +203,15 @@ __all__ = [
     "phase_retrieval_hessian_outlier",
     "phase_retrieval_hessian_stieltjes",
     "phase_retrieval_lagrange",
+    "rnn_covariance_edges",
+    "rnn_covariance_spectrum",
+    "rnn_covariance_spectrum_sampled",
     "rnn_decay_time",
     "rnn_delta0",
     "rnn_delta0_threshold",
     "rnn_dmft",
+    "rnn_effective_gain",
+    "rnn_fit_effective_gain",
     "sbm_map_couplings",
     "sbm_teacher_student",
     "scalar_curvature",

@@ -30,6 +30,13 @@ energy condition. Derived here (the paper states only the scaling):
   ($\langle\phi\rangle = 0$ since $\phi$ is odd), so $\Delta(\tau)\propto e^{-\tau/\tau_c}$
   with decay time $\tau_c = 1/\kappa$ (`rnn_decay_time`); $\tau_c$ diverges as g -> 1+.
 
+With white noise, $\dot x = -x + J\phi(x) + \sigma\xi$, quoted from Schuecker, Goedeke &
+Helias (PRX 8, 041029 (2018)): $(1 - \partial_\tau^2)\Delta = g^2C_\phi + \sigma^2\delta(\tau)$.
+Derived here from it: the $\delta$ is a kink $\dot\Delta(0^+) = -\sigma^2/2$, so the particle
+starts at $\Delta_0$ with kinetic energy $\sigma^4/8$ and the energy condition becomes
+$\Delta_0^2/2 = g^2\,\mathrm{Var}\,\Phi + \sigma^4/8$ (a nonzero $\Delta_0$ for every g); the
+tail rate $\kappa$ is the same expression with the noisy $\Delta_0$.
+
 Numerics: the Gaussian averages by the trapezoidal rule on a uniform grid of z in [-10, 10]
 (a tensor product for the two-point averages, $x = \sqrt{\Delta_0-\Delta}\,u + \sqrt\Delta\,z$, $y = \sqrt{\Delta_0-\Delta}\,
 v + \sqrt\Delta\,z$), the energy condition by `scipy.optimize.brentq`, and
@@ -87,39 +94,50 @@ def _check_g(g):
     check_positive("g", g)
 
 
-def _energy_gap(delta0, g, n_quad):
-    r"""$[V(\Delta_0) - V(0)]/\Delta_0^2$ as a function of the trial $\Delta_0$."""
+def _energy_gap(delta0, g, n_quad, sigma=0.0):
+    r"""$[V(\Delta_0) + \sigma^4/8 - V(0)]/\Delta_0^2$ as a function of the trial $\Delta_0$."""
     x, w = _normal_rule(n_quad)
     phi = _logcosh(np.sqrt(delta0) * x)
     var = np.sum(w * (phi - np.sum(w * phi)) ** 2)
-    return g * g * var / delta0**2 - 0.5
+    return g * g * var / delta0**2 - 0.5 + sigma**4 / (8.0 * delta0**2)
 
 
-def rnn_delta0(g, *, n_quad: int = 401) -> np.ndarray:
-    r"""The variance $\Delta_0 = \langle x_i^2\rangle$ of the SCS chaotic state (0 for g <= 1).
+def _check_sigma(sigma):
+    if not np.isfinite(sigma) or sigma < 0:
+        raise ConfigError(f"sigma must be >= 0 and finite, got {sigma!r}.")
 
-    Solves $\Delta_0^2/2 = g^2\,\mathrm{Var}_z\,\log\cosh(\sqrt{\Delta_0}z)$ (module docstring;
-    SCS 1988) with `brentq`, written as $g^2\mathrm{Var}\,\Phi/\Delta_0^2 - 1/2 = 0$, which is
-    $(g^2-1)/2 > 0$ at $\Delta_0\to 0$ and $\to -1/2$ as $\Delta_0\to\infty$
-    ($\mathrm{Var}\,\Phi \le \Delta_0$).
+
+def rnn_delta0(g, *, sigma: float = 0.0, n_quad: int = 401) -> np.ndarray:
+    r"""The variance $\Delta_0 = \langle x_i^2\rangle$ of the SCS state (0 for g <= 1, sigma = 0).
+
+    Solves $\Delta_0^2/2 = g^2\,\mathrm{Var}_z\,\log\cosh(\sqrt{\Delta_0}z) + \sigma^4/8$ (module
+    docstring; SCS 1988, the noise term as in Schuecker, Goedeke & Helias, PRX 8, 041029
+    (2018)) with `brentq`, written as $g^2\mathrm{Var}\,\Phi/\Delta_0^2 + \sigma^4/(8\Delta_0^2)
+    - 1/2 = 0$, which is positive at $\Delta_0\to 0$ (if g > 1 or sigma > 0) and $\to -1/2$ as
+    $\Delta_0\to\infty$ ($\mathrm{Var}\,\Phi \le \Delta_0$). For g -> 0 it gives the
+    Ornstein–Uhlenbeck variance $\sigma^2/2$.
 
     **Arguments:**
 
     - `g`: gain(s) (> 0), scalar or array.
+    - `sigma`: white-noise amplitude (>= 0).
     - `n_quad`: quadrature nodes for the Gaussian averages.
 
     **Returns:** $\Delta_0(g)$, same shape as `g`.
     """
     _check_g(g)
+    _check_sigma(sigma)
     g_arr = np.asarray(g, float)
     out = np.zeros(g_arr.shape)
     for idx, gi in np.ndenumerate(g_arr):
-        if gi <= 1.0:
+        if gi <= 1.0 and sigma == 0:
             continue
         lo, hi = 1e-10, 1.0
-        while _energy_gap(hi, gi, n_quad) > 0:
+        while _energy_gap(hi, gi, n_quad, sigma) > 0:
             hi *= 2.0
-        out[idx] = optimize.brentq(_energy_gap, lo, hi, args=(gi, n_quad), xtol=1e-14, rtol=1e-13)
+        out[idx] = optimize.brentq(
+            _energy_gap, lo, hi, args=(gi, n_quad, sigma), xtol=1e-14, rtol=1e-13
+        )
     return out if out.shape else float(out)
 
 
@@ -135,32 +153,35 @@ def rnn_delta0_threshold(g) -> np.ndarray:
     return eps + 7.0 / 6.0 * eps**2
 
 
-def rnn_decay_time(g, *, n_quad: int = 401) -> np.ndarray:
+def rnn_decay_time(g, *, sigma: float = 0.0, n_quad: int = 401) -> np.ndarray:
     r"""Exponential decay time of $\Delta(\tau)$: $\tau_c = (1 - g^2\langle\phi'\rangle^2)^{-1/2}$
     with $\langle\phi'\rangle = \int Dz\,\mathrm{sech}^2(\sqrt{\Delta_0}z)$ (derived here from the
     small-$\Delta$ expansion of the SCS potential). For g < 1 the fixed point x = 0 relaxes at
     rate $1 - g$ at the edge of the circular law; returned there is that relaxation time
-    $1/(1-g)$ of the linearised network. Both diverge at g = 1.
+    $1/(1-g)$ of the linearised network. Both diverge at g = 1. With noise (sigma > 0) the
+    first formula holds for every g (with the noisy $\Delta_0$; the same expansion, since the
+    energy is still $V(0)$) and the divergence at g = 1 is removed.
 
     **Returns:** $\tau_c(g)$, same shape as `g`.
     """
     _check_g(g)
+    _check_sigma(sigma)
     g_arr = np.asarray(g, float)
     out = np.empty(g_arr.shape)
     for idx, gi in np.ndenumerate(g_arr):
-        if gi < 1.0:
+        if gi < 1.0 and sigma == 0:
             out[idx] = 1.0 / (1.0 - gi)
-        elif gi == 1.0:
+        elif gi == 1.0 and sigma == 0:
             out[idx] = np.inf
         else:
-            d0 = rnn_delta0(gi, n_quad=n_quad)
+            d0 = rnn_delta0(gi, sigma=sigma, n_quad=n_quad)
             dphi = _gauss_mean(lambda x: 1.0 / np.cosh(x) ** 2, d0, n_quad)
             out[idx] = 1.0 / np.sqrt(1.0 - (gi * dphi) ** 2)
     return out if out.shape else float(out)
 
 
 class RNNDMFTSolution(NamedTuple):
-    """The SCS mean-field solution at one gain g."""
+    """The SCS mean-field solution at one gain g and noise amplitude sigma."""
 
     g: float
     delta0: float
@@ -175,26 +196,39 @@ class RNNDMFTSolution(NamedTuple):
     """$\\tau_c$ of the exponential tail (`rnn_decay_time`)."""
     half_time: float
     """The lag at which $\\Delta(\\tau) = \\Delta_0/2$."""
+    sigma: float = 0.0
+    """White-noise amplitude."""
 
 
 def rnn_dmft(
     g: float,
     *,
+    sigma: float = 0.0,
     tau_max: float = 20.0,
     dtau: float = 0.05,
     n_quad: int = 101,
     n_grid: int = 801,
 ) -> RNNDMFTSolution:
-    r"""The self-consistent autocorrelation $\Delta(\tau)$ of the SCS chaotic state.
+    r"""The self-consistent autocorrelation $\Delta(\tau)$ of the SCS state, with or without noise.
 
     $\Delta_0$ from the energy condition (`rnn_delta0`), then the motion of the particle in the
     potential $V(\Delta;\Delta_0)$ (module docstring) by the quadrature
-    $\tau(\Delta) = \int_\Delta^{\Delta_0} du/\sqrt{2[V(\Delta_0)-V(u)]}$. For g <= 1,
-    $\Delta \equiv 0$ (the fixed point x = 0).
+    $\tau(\Delta) = \int_\Delta^{\Delta_0} du/\sqrt{2[E-V(u)]}$, $E = V(0)$. For sigma = 0,
+    $E = V(\Delta_0)$ (the particle starts at rest); for g <= 1, $\Delta \equiv 0$ (the fixed
+    point x = 0).
+
+    With white noise, $\dot x = -x + J\phi(x) + \sigma\xi$, the equation of motion becomes
+    $(1 - \partial_\tau^2)\Delta = g^2C_\phi + \sigma^2\delta(\tau)$ (Schuecker, Goedeke &
+    Helias, PRX 8, 041029 (2018), quoted): for $\tau > 0$ the same particle motion, but the
+    $\delta$ makes a kink, $\dot\Delta(0^+) = -\sigma^2/2$, so the particle starts with kinetic
+    energy $\sigma^4/8$, and energy conservation with $\Delta(\infty) = 0$ gives
+    $V(0) - V(\Delta_0) = \sigma^4/8$ (`rnn_delta0`). This holds for every g > 0; for g -> 0
+    it is the Ornstein–Uhlenbeck $\Delta = \tfrac{\sigma^2}2e^{-\tau}$.
 
     **Arguments:**
 
     - `g`: gain (> 0).
+    - `sigma`: white-noise amplitude (>= 0).
     - `tau_max`, `dtau`: the output lag grid $0, d\tau, \dots$ up to `tau_max`.
     - `n_quad`: quadrature nodes per dimension of the two-point averages.
     - `n_grid`: points of each of the two quadrature grids for $\tau(\Delta)$.
@@ -202,22 +236,25 @@ def rnn_dmft(
     **Returns:** an `RNNDMFTSolution`.
     """
     _check_g(g)
+    _check_sigma(sigma)
     check_positive("tau_max", tau_max)
     check_positive("dtau", dtau)
     if n_grid < 11 or n_quad < 8:
         raise ConfigError(f"n_grid >= 11 and n_quad >= 8 needed, got {n_grid}, {n_quad}.")
     tau = np.arange(0.0, tau_max + 0.5 * dtau, dtau)
-    g = float(g)
-    if g <= 1.0:
+    g, sigma = float(g), float(sigma)
+    if g <= 1.0 and sigma == 0:
         z = np.zeros_like(tau)
-        return RNNDMFTSolution(g, 0.0, tau, z, rnn_decay_time(g), np.nan, z.copy())
-    d0 = float(rnn_delta0(g, n_quad=max(n_quad, 401)))
+        return RNNDMFTSolution(g, 0.0, tau, z, z.copy(), rnn_decay_time(g), np.nan, sigma)
+    d0 = float(rnn_delta0(g, sigma=sigma, n_quad=max(n_quad, 401)))
     g2 = g * g
+    kick = sigma**4 / 8.0
 
     def kinetic(u):
-        # V(d0) - V(u); C_Phi(d0; d0) by the same two-point rule so that errors cancel
+        # E - V(u) = V(d0) + sigma^4/8 - V(u); C_Phi(d0; d0) by the same two-point rule so
+        # that errors cancel
         c_top = _two_point(_logcosh, np.array([d0]), d0, n_quad)[0]
-        return g2 * (c_top - _two_point(_logcosh, u, d0, n_quad)) - 0.5 * (d0**2 - u**2)
+        return g2 * (c_top - _two_point(_logcosh, u, d0, n_quad)) - 0.5 * (d0**2 - u**2) + kick
 
     def dphi_top():  # V'(d0) = -d0 + g^2 <phi^2>
         return -d0 + g2 * _gauss_mean(lambda x: np.tanh(x) ** 2, d0, max(n_quad, 401))
@@ -227,7 +264,7 @@ def rnn_dmft(
     u_a = d0 - s**2
     k_a = kinetic(u_a[1:])
     f_a = np.empty_like(s)
-    f_a[0] = 2.0 / np.sqrt(2.0 * dphi_top())
+    f_a[0] = 0.0 if kick > 0 else 2.0 / np.sqrt(2.0 * dphi_top())
     f_a[1:] = 2.0 * s[1:] / np.sqrt(2.0 * np.maximum(k_a, 1e-300))
     tau_a = integrate.cumulative_trapezoid(f_a, s, initial=0.0)
     # piece B: u = exp(v), v from log(d0/2) down to log(1e-4 d0); dtau = u dv / sqrt(2 K)
@@ -238,7 +275,7 @@ def rnn_dmft(
     tau_b = tau_a[-1] + integrate.cumulative_trapezoid(f_b, -v, initial=0.0)
     tau_u = np.concatenate([tau_a, tau_b[1:]])
     u = np.concatenate([u_a, u_b[1:]])
-    tc = float(rnn_decay_time(g, n_quad=max(n_quad, 401)))
+    tc = float(rnn_decay_time(g, sigma=sigma, n_quad=max(n_quad, 401)))
     delta = np.where(
         tau <= tau_u[-1],
         interpolate.CubicSpline(tau_u, u)(np.minimum(tau, tau_u[-1])),
@@ -246,4 +283,4 @@ def rnn_dmft(
     )
     half = float(np.interp(0.5 * d0, u[::-1], tau_u[::-1]))
     field = g2 * _two_point(np.tanh, delta, d0, n_quad)
-    return RNNDMFTSolution(g, d0, tau, delta, field, tc, half)
+    return RNNDMFTSolution(g, d0, tau, delta, field, tc, half, sigma)
