@@ -198,4 +198,5 @@ def test_potts_nmf_bad_input():
     with pytest.raises(ShapeError, match="two-site"):
         theory.mean_field_inverse(m, jnp.zeros((3, 3, 3)))
     with pytest.raises(ConfigError, match="0 < m"):
-        theory.mean_field_inverse(m.at[0].set(jnp.asarray([1.0, 0.0, 0.0])), jnp.zeros((3, 3, 3, 3)))
+        frozen = m.at[0].set(jnp.asarray([1.0, 0.0, 0.0]))
+        theory.mean_field_inverse(frozen, jnp.zeros((3, 3, 3, 3)))

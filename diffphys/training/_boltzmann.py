@@ -37,8 +37,9 @@ returned in the zero-sum gauge (`PairwisePotts.zero_sum_gauge`), as the other in
 fits are.
 
 Both return `grad_fn(key, params, aux, t)` for `diffphys.training.train` (`params` is an `SK`
-or a `PairwisePotts`, `aux` the sampler state). The gradient with respect to the pair coupling $J_{ij}$ ($i<j$) is
-stored in both entries $(i, j)$ and $(j, i)$ of the gradient's `J`, so one optimiser step
+or a `PairwisePotts`, `aux` the sampler state). The gradient with respect to the pair
+coupling $J_{ij}$ ($i<j$; Potts: $J_{ij}(a, b)$) is stored in both entries $(i, j)$ and
+$(j, i)$ of the gradient's `J`, so one optimiser step
 moves each pair coupling once; a coupling mask restricts the graph and an L2 penalty
 $\tfrac{\lambda}{2}\sum_{i<j} J_{ij}^2$ adds $\lambda J$. The `grad_fn`s are
 `jax.tree_util.Partial`s holding the targets as arrays, so `train` can be `vmap`-ped over data
