@@ -229,6 +229,7 @@ def potts_problem():
     return m, C, ml
 
 
+@pytest.mark.slow  # ~25 s of CPU (fixture ~9 s, fit compile ~15 s): over the CI budget
 def test_potts_boltzmann_learning_matches_exact_ml(potts_problem):
     """Reference: exact Potts ML by enumeration (Newton on the minimal parametrisation,
     residual < 1e-4), compared in the zero-sum gauge. Boltzmann learning with persistent
