@@ -237,3 +237,50 @@ def test_planted_potts_recovery(key):
         rmse = float(jnp.sqrt(jnp.mean((r.model.J - true.J) ** 2)))
         assert rmse < 0.05, (name, rmse)
         assert float(jnp.abs(r.model.J.sum(axis=3)).max()) < 1e-5  # zero-sum gauge
+
+
+# -- loading files ---------------------------------------------------------------------------
+
+
+def test_load_spin_data_formats(tmp_path):
+    """Reference: `spin_data` on the same array. CSV (0/1, header), whitespace text (±1,
+    comments), .npy (Potts) and .npz (samples + weights) give identical SpinData."""
+    rng = np.random.default_rng(0)
+    x = np.where(rng.random((30, 4)) < 0.5, -1, 1)
+    pot = rng.integers(0, 3, (20, 5))
+    w = rng.random(30)
+    (tmp_path / "a.csv").write_text(
+        "s0,s1,s2,s3\n" + "\n".join(",".join(str((v + 1) // 2) for v in r) for r in x) + "\n"
+    )
+    np.savetxt(tmp_path / "b.txt", x, fmt="%d", header="spins, one sample a line")
+    np.save(tmp_path / "c.npy", pot)
+    np.savez(tmp_path / "d.npz", samples=x, weights=w)
+    cases = [
+        (training.load_spin_data(tmp_path / "a.csv", kind="01", skiprows=1), training.spin_data(x)),
+        (training.load_spin_data(tmp_path / "b.txt"), training.spin_data(x)),
+        (training.load_spin_data(str(tmp_path / "c.npy"), kind="potts", q=3),
+         training.spin_data(pot, kind="potts", q=3)),
+        (training.load_spin_data(tmp_path / "d.npz"), training.spin_data(x, weights=w)),
+    ]  # fmt: skip
+    for got, want in cases:
+        assert (got.q, got.potts) == (want.q, want.potts)
+        np.testing.assert_array_equal(np.asarray(got.x), np.asarray(want.x))
+        np.testing.assert_allclose(np.asarray(got.weights), np.asarray(want.weights), rtol=1e-6)
+
+
+def test_load_spin_data_rejects_bad_files(tmp_path):
+    """Reference: the error contract (one-line ConfigError) for files."""
+    with pytest.raises(ConfigError, match="no data file"):
+        training.load_spin_data(tmp_path / "missing.csv")
+    (tmp_path / "ragged.txt").write_text("1 -1 1\n1 -1\n")
+    with pytest.raises(ConfigError, match="could not read"):
+        training.load_spin_data(tmp_path / "ragged.txt")
+    (tmp_path / "head.csv").write_text("a,b\n1,-1\n")
+    with pytest.raises(ConfigError, match="skiprows"):
+        training.load_spin_data(tmp_path / "head.csv")
+    np.savez(tmp_path / "two.npz", x=np.ones((2, 2)), y=np.ones((2, 2)))
+    with pytest.raises(ConfigError, match="'samples'"):
+        training.load_spin_data(tmp_path / "two.npz")
+    (tmp_path / "zeros.txt").write_text("0 1\n1 0\n")
+    with pytest.raises(ConfigError, match="kind='01'"):
+        training.load_spin_data(tmp_path / "zeros.txt")

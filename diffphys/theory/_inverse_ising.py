@@ -30,6 +30,26 @@ at the Sessak–Monasson couplings (a choice made here: their error is $O(J^3)$,
 `tests/test_inverse_ising.py`, where the pair-sum fields of `independent_pair_inverse` are exact
 for two spins but only $O(J^2)$ in general).
 
+**Potts (q states).** `mean_field_inverse` also accepts one-site frequencies $m_i(a)$, shape
+(N, q), and two-site frequencies $C_{ij}(a, b)$, shape (N, N, q, q), of the model
+`models.PairwisePotts`, $P(s) \propto \exp[\sum_i h_i(s_i) + \sum_{i<j} J_{ij}(s_i, s_j)]$. The
+connected correlations $c_{ij}(a, b) = C_{ij}(a, b) - m_i(a) m_j(b)$ ($c_{ii}(a, b) =
+\delta_{ab} m_i(a) - m_i(a) m_i(b)$) are singular on all q states (each block sums to zero
+over a), so they are restricted to q-1 states (state q-1 dropped, the "lattice-gas" gauge
+$J_{ij}(a, q-1) = J_{ij}(q-1, b) = 0$) and inverted as one $N(q-1)\times N(q-1)$ matrix: the
+mean-field DCA couplings of Morcos et al., PNAS 108, E1293 (2011) (their Eq. 5, also
+Weigt et al., PNAS 106, 67 (2009)),
+
+$$J_{ij}(a, b) = -(c^{-1})_{ia, jb},\qquad a, b = 0..q-2,\ i \ne j,$$
+
+with the fields from the mean-field equations $m_i(a) \propto \exp[h_i(a) + \sum_{j \ne i}
+\sum_b J_{ij}(a, b) m_j(b)]$, $h_i(a) = \ln\frac{m_i(a)}{m_i(q-1)} - \sum_{j\ne i}\sum_b
+J_{ij}(a, b) m_j(b)$ (Morcos et al. 2011). The result is returned in the zero-sum gauge
+(`PairwisePotts.zero_sum_gauge`), where it does not depend on which state was dropped
+(checked in `tests/test_inverse_ising.py`). For q = 2 it is the Ising nMF above under the
+map $J^{\rm Potts}_{ij}(a,b) = J_{ij}\sigma_a\sigma_b$, $h^{\rm Potts}_i(a) = h_i\sigma_a$,
+$\sigma = (-1, +1)$.
+
 nMF is exact to first order in the couplings (its error is $O(J^2)$ when the means are
 nonzero), TAP and Sessak–Monasson to second order (error $O(J^3)$); at low temperature all three
 are biased (Nguyen et al. 2017, Fig. 5), which `diffphys inverse-ising` shows.
@@ -77,22 +97,82 @@ def _offdiag(a):
     return a * (1 - jnp.eye(a.shape[0], dtype=a.dtype))
 
 
-def mean_field_inverse(m, C) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
-    r"""Naive mean-field inversion: $J = -c^{-1}$ off the diagonal (Kappen & Rodríguez 1998).
+def mean_field_inverse(m, C):
+    r"""Naive mean-field inversion: $J = -c^{-1}$ off the diagonal (Kappen & Rodríguez 1998;
+    Potts: Morcos et al. 2011).
 
     $$J_{ij} = -(c^{-1})_{ij}\ (i\ne j),\qquad h_i = \operatorname{artanh} m_i - \sum_j J_{ij}m_j,$$
 
-    with $c$ the connected correlation matrix (`connected_correlation`).
+    with $c$ the connected correlation matrix (`connected_correlation`). For q-state Potts
+    frequencies, $J_{ij}(a, b) = -(c^{-1})_{ia, jb}$ on q-1 states, see the module docstring.
 
     **Arguments:**
 
-    - `m`: means $\langle s_i\rangle$, shape (N,), each $|m_i| < 1$.
-    - `C`: pair correlations $\langle s_i s_j\rangle$, shape (N, N) (diagonal ignored).
+    - `m`: means $\langle s_i\rangle$, shape (N,), each $|m_i| < 1$; or Potts one-site
+      frequencies $m_i(a)$, shape (N, q), each in (0, 1) and each row summing to one.
+    - `C`: pair correlations $\langle s_i s_j\rangle$, shape (N, N) (diagonal ignored); or
+      Potts two-site frequencies $C_{ij}(a, b)$, shape (N, N, q, q) (diagonal blocks ignored;
+      `training.spin_moments` gives both).
 
-    **Returns:** `(h, J)`: fields (N,) and symmetric couplings (N, N) with zero diagonal, in the
-    convention of `models.SK(J, h)` at beta = 1.
+    **Returns:** `(h, J)`: Ising: fields (N,) and symmetric couplings (N, N) with zero
+    diagonal, in the convention of `models.SK(J, h)` at beta = 1. Potts: fields (N, q) and
+    couplings (N, N, q, q) in the zero-sum gauge, for `models.PairwisePotts(h, J)`.
     """
+    if jnp.ndim(m) == 2:
+        return _nmf_potts(*_check_potts(m, C))
     return _nmf(*_check(m, C))
+
+
+def _check_potts(m, C) -> tuple[Array, Array]:
+    m = jnp.asarray(m)
+    if not jnp.issubdtype(m.dtype, jnp.floating):
+        m = m.astype(jnp.float32)
+    C = jnp.asarray(C).astype(m.dtype)
+    n, q = m.shape
+    if n < 2 or q < 2:
+        raise ShapeError(f"Potts m must have shape (N, q) with N, q >= 2, got {m.shape}.")
+    if C.shape != (n, n, q, q):
+        raise ShapeError(
+            f"Potts C must be the {(n, n, q, q)} array of two-site frequencies, got {C.shape}."
+        )
+    try:
+        mn = np.asarray(m)
+    except Exception:  # traced: no eager value check
+        return m, C
+    if not np.all(np.isfinite(mn)) or np.any(mn <= 0) or np.any(mn >= 1):
+        raise ConfigError(
+            "every Potts frequency must satisfy 0 < m[i, a] < 1 (a state never or always seen "
+            "has an infinite field); merge or drop such states or add pseudocounts."
+        )
+    if np.any(np.abs(mn.sum(1) - 1) > 1e-3):
+        raise ConfigError("Potts frequencies m[i, :] must sum to 1 over the q states.")
+    return m, C
+
+
+@jax.jit
+def _nmf_potts(m, C):
+    n, q = m.shape
+    eye = jnp.eye(n, dtype=m.dtype)[:, :, None, None]
+    self_block = jnp.eye(q, dtype=m.dtype) * m[:, :, None]  # delta_ab m_i(a)
+    full = C * (1 - eye) + eye * self_block[:, None]  # diagonal blocks from the one-site law
+    c = full - jnp.einsum("ia,jb->ijab", m, m)
+    r = q - 1  # state q-1 dropped: lattice-gas gauge
+    cr = c[:, :, :r, :r].transpose(0, 2, 1, 3).reshape(n * r, n * r)
+    Jr = -jnp.linalg.inv(cr).reshape(n, r, n, r).transpose(0, 2, 1, 3)
+    Jr = Jr * (1 - eye)
+    Jr = 0.5 * (Jr + Jr.transpose(1, 0, 3, 2))
+    J = jnp.zeros((n, n, q, q), m.dtype).at[:, :, :r, :r].set(Jr)
+    h = jnp.log(m) - jnp.log(m[:, -1:]) - jnp.einsum("ijab,jb->ia", J, m)
+    return _zero_sum(h, J)
+
+
+def _zero_sum(h, J):
+    """The zero-sum gauge of (h, J) (the formula of `models.PairwisePotts.zero_sum_gauge`)."""
+    row = jnp.mean(J, axis=3, keepdims=True)
+    col = jnp.mean(J, axis=2, keepdims=True)
+    both = jnp.mean(J, axis=(2, 3), keepdims=True)
+    h = h + jnp.sum(row[..., 0] - both[..., 0], axis=1)
+    return h - jnp.mean(h, axis=1, keepdims=True), J - row - col + both
 
 
 def _connected(m, C):

@@ -24,7 +24,14 @@ from ._inverse import (
     mpf,
     pseudolikelihood,
 )
-from ._inverse_data import SpinData, spin_data, spin_moments, stack_spin_data, unique_samples
+from ._inverse_data import (
+    SpinData,
+    load_spin_data,
+    spin_data,
+    spin_moments,
+    stack_spin_data,
+    unique_samples,
+)
 from ._loop import TrainState, from_loss, train
 from ._observable_grad import fluctuation_surrogate, langevin_pathwise
 from ._score import (
@@ -70,6 +77,7 @@ __all__ = [
     "fit_mpf",
     "fit_pseudolikelihood",
     "init_model",
+    "load_spin_data",
     "model_moments",
     "mpf",
     "pseudolikelihood",

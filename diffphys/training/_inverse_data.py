@@ -5,9 +5,13 @@ r"""Data in for inverse Ising and Potts problems: checked samples with weights, 
 normalised to sum to one), checking it once, eagerly, with one clear error line. Being a
 pytree, a `SpinData` can be stacked and `jax.vmap`-ped over data sets. `spin_moments` gives
 the weighted sufficient statistics that every estimator matches: means and pair correlations.
+`load_spin_data` reads such samples from a file (text/CSV, `.npy` or `.npz`).
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -131,6 +135,77 @@ def spin_data(samples, *, kind: str = "pm1", q: int | None = None, weights=None)
     return SpinData(x, jnp.asarray(w, jnp.float32), qq, potts)
 
 
+_TEXT_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+
+
+def load_spin_data(
+    path: str | os.PathLike,
+    *,
+    kind: str = "pm1",
+    q: int | None = None,
+    weights=None,
+    delimiter: str | None = None,
+    skiprows: int = 0,
+) -> SpinData:
+    r"""Read samples of N discrete variables from a file into a checked `SpinData`.
+
+    The file holds one sample per row and one variable per column:
+
+    - `.npy`: a 2D array (`np.save`); read without pickles.
+    - `.npz`: the array named `samples` (or the file's only array) and, if present and
+      `weights` is not given, sample weights named `weights`.
+    - anything else is text read by `np.loadtxt`: comma-separated for `.csv`, tab-separated for
+      `.tsv`, whitespace-separated otherwise (or `delimiter`); lines starting with `#` are
+      comments, `skiprows` header lines are skipped.
+
+    **Arguments:**
+
+    - `path`: the file.
+    - `kind`, `q`, `weights`: as `spin_data` (±1, 0/1 or Potts states 0..q-1).
+    - `delimiter`: column separator of a text file (default from the suffix, see above).
+    - `skiprows`: header lines to skip in a text file.
+
+    **Returns:** `spin_data(samples, kind=kind, q=q, weights=weights)`.
+
+    Raises `ConfigError` (one line) for a missing file, an unreadable or ragged text file, an
+    `.npz` without a `samples` array, and everything `spin_data` rejects.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"no data file at {str(p)!r}; give the path of a .csv/.txt/.npy/.npz.")
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        try:
+            samples = np.load(p, allow_pickle=False)
+        except ValueError as e:
+            raise ConfigError(f"{p.name} is not a plain numeric .npy array ({e}).") from None
+    elif suffix == ".npz":
+        with np.load(p, allow_pickle=False) as z:
+            names = list(z.keys())
+            if "samples" in names:
+                samples = z["samples"]
+            elif len(names) == 1:
+                samples = z[names[0]]
+            else:
+                raise ConfigError(
+                    f"{p.name} holds arrays {names}; name the samples array 'samples' "
+                    "(np.savez(path, samples=x, weights=w))."
+                )
+            if weights is None and "weights" in names:
+                weights = z["weights"]
+    else:
+        sep = _TEXT_DELIMITERS.get(suffix) if delimiter is None else delimiter
+        try:
+            samples = np.loadtxt(p, delimiter=sep, comments="#", skiprows=skiprows, ndmin=2)
+        except ValueError as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ConfigError(
+                f"could not read {p.name} as a table of numbers ({first}); check the delimiter "
+                "and skip header lines with skiprows=."
+            ) from None
+    return spin_data(samples, kind=kind, q=q, weights=weights)
+
+
 def _is_concrete(data: SpinData) -> bool:
     return not any(isinstance(a, jax.core.Tracer) for a in (data.x, data.weights))
 
@@ -213,6 +288,7 @@ def spin_moments(data: SpinData):
 
 __all__ = [
     "SpinData",
+    "load_spin_data",
     "one_hot",
     "spin_data",
     "spin_moments",
