@@ -167,6 +167,23 @@ def _dedupe(idx: np.ndarray, w: np.ndarray, q: int, pad_to: int | None):
     codes = np.zeros((B, M), np.int64)  # row codes in lexicographic order of the rows
     for i in range(N):
         codes = codes * q + idx[..., i]
+    n_codes = int(q) ** N
+    if n_codes <= max(M, 64):  # few possible rows: count them in a table, no sort
+        flat = (np.arange(B)[:, None] * n_codes + codes).ravel()
+        present = np.bincount(flat, minlength=B * n_codes).reshape(B, n_codes) > 0
+        W = np.bincount(flat, weights=w.ravel(), minlength=B * n_codes).reshape(B, n_codes)
+        count = present.sum(1)
+        K = int(count.max()) if pad_to is None else pad_to
+        if K < count.max():
+            raise ConfigError(f"pad_to={pad_to} is less than the {count.max()} distinct samples.")
+        order = np.argsort(~present, axis=1, kind="stable")  # present codes first, ascending
+        if K > n_codes:
+            order = np.concatenate([order, np.repeat(order[:, :1], K - n_codes, 1)], 1)
+        order = order[:, :K]
+        pad = np.arange(K)[None, :] >= count[:, None]
+        U = np.where(pad, order[:, :1], order)
+        W = np.where(pad, 0.0, np.take_along_axis(W, order, 1))
+        return (U[..., None] // place) % q, W
     order = np.argsort(codes, axis=1, kind="stable")
     cs = np.take_along_axis(codes, order, 1)
     ws = np.take_along_axis(w, order, 1)
