@@ -267,7 +267,7 @@ def bench(py: Path, batch: int, reuse: str | None = None) -> None:
         t = time.perf_counter()
         ours_one()
         compile_one = time.perf_counter() - t
-        t_one = _time(ours_one)
+        t_one = _time(ours_one, repeat=3)
 
         batched = jax.jit(jax.vmap(lambda d, fit=fit: fit(d)))
 
@@ -277,13 +277,15 @@ def bench(py: Path, batch: int, reuse: str | None = None) -> None:
         t = time.perf_counter()
         res = ours_batch()
         compile_batch = time.perf_counter() - t
-        t_batch = _time(ours_batch, repeat=3)
+        t_batch = _time(ours_batch, repeat=2)
         diff = np.abs(vec(res.model) - arrays[name]).max()
-        rows.append((name, ref["cold_" + name], ref["one_" + name], ref["one_cpu_" + name],
-                     t_one, compile_one, ref["batch_" + name], ref["batch_cpu_" + name],
+        nan = float("nan")  # CPU times: absent from results of the script's older versions
+        rows.append((name, ref["cold_" + name], ref["one_" + name],
+                     ref.get("one_cpu_" + name, nan), t_one, compile_one,
+                     ref["batch_" + name], ref.get("batch_cpu_" + name, nan),
                      t_batch, compile_batch - t_batch[0], diff, bool(np.all(res.converged))))
     large = []
-    for problem, meths in LARGE:
+    for problem, meths in LARGE if f"large_{LARGE[0][0]}_{LARGE[0][1][0]}" in ref else ():
         sample = np.load(DATA / f"{problem}.npz")["samples"]
         for name in meths:
 
