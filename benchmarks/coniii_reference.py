@@ -318,6 +318,8 @@ def bench(py: Path, batch: int, reuse: str | None = None) -> None:
               f"{1e3 * d1[0]:.1f} / {1e3 * d1[1]:.1f} | {c1 / d1[0]:.1f}x / {c1c / d1[1]:.1f}x "
               f"| {cb:.1f} / {cbc:.1f} | {db[0]:.2f} / {db[1]:.2f} | {cb / db[0]:.0f}x / "
               f"{cbc / db[1]:.0f}x | {k1:.1f} / {kb:.1f} | {diff:.1e} | {conv} |")
+    if not large:
+        return
     print()
     print("Larger N, one stored reference problem each (ConIII: helpers reused, best of 2; "
           "diffphys: spin_data + fit, best of 3)")
