@@ -45,7 +45,15 @@ def problems():
     return (training.spin_data(x), mask), (training.spin_data(xp, kind="potts", q=3), None)
 
 
-@pytest.mark.parametrize("fit", list(BUILDERS))
+@pytest.mark.parametrize(
+    "fit",
+    [
+        training.fit_exact,
+        # CI budget: Newton PL and MPF are checked in CI against ConIII (test_inverse_coniii)
+        pytest.param(training.fit_pseudolikelihood, marks=pytest.mark.slow),
+        pytest.param(training.fit_mpf, marks=pytest.mark.slow),
+    ],
+)
 def test_newton_reaches_the_minimum(problems, fit):
     """Newton fits (default solver) with a mask and an L2 penalty, Ising and Potts: the public
     gradient at the returned model is zero to 2e-5 (the fit's tol is 1e-5), couplings off the
