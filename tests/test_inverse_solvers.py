@@ -96,11 +96,13 @@ def test_solver_rejects_bad_choices(problems):
 
 
 @pytest.mark.parametrize(
-    ("kind", "q", "n"), [("pm1", None, 5), ("potts", 4, 3), ("pm1", None, 70)]
+    ("kind", "q", "n"),
+    [("pm1", None, 5), ("potts", 4, 3), ("pm1", None, 12), ("pm1", None, 70)],
 )
 def test_stacking_matches_np_unique(kind, q, n):
     """stack_spin_data of a (B, M, N) array equals stacking spin_data's, and every data set's
-    rows and weights are np.unique's (table path, sort path, and N = 70 beyond int64 codes)."""
+    rows and weights are np.unique's (count table for q^N <= 64, sorted int64 codes for N = 12,
+    and N = 70 beyond int64 codes)."""
     rng = np.random.default_rng(n)
     x = rng.integers(0, q or 2, (6, 40, n))
     x[:, 20:] = x[:, :20]  # repeated rows
