@@ -10,7 +10,8 @@ runs ConIII there in a subprocess.
     python benchmarks/coniii_reference.py bench   # times ConIII vs diffphys, markdown table
     python benchmarks/coniii_reference.py all     # both (default)
 
-Options: `--venv PATH`, `--batch B` (problems in the batch timing, default 1000).
+Options: `--venv PATH`, `--batch B` (problems in the batch timing, default 1000), `--reuse DIR`
+(time diffphys only, against the ConIII results an earlier `bench` left in DIR).
 
 Reference problems (samples drawn exactly from the Boltzmann distribution, as ConIII's usage
 guide does):
@@ -80,6 +81,7 @@ WORKER = textwrap.dedent(
         x = solver.solve()
         return np.asarray(x, float), time.perf_counter() - t
 
+    LARGE = (("n9", ("enumerate", "pseudo", "mpf")), ("n20", ("pseudo",)))
     mode, out = sys.argv[1], sys.argv[2]
     res = {}
     if mode == "data":
@@ -135,15 +137,34 @@ WORKER = textwrap.dedent(
                 kw.update(get_multipliers_r=ref.get_multipliers_r,
                           calc_observables_r=ref.calc_observables_r)
 
-            def warm(s):  # the compiled helpers reused: ConIII's best case
+            def warm(s, cls=cls, kw=kw):  # the compiled helpers reused: ConIII's best case
                 t = time.perf_counter()
                 x = cls(s, **kw).solve()
                 return np.asarray(x, float), time.perf_counter() - t
 
+            c = time.process_time()
             res["one_" + meth] = min(warm(one)[1] for _ in range(5))
-            t = time.perf_counter()
+            res["one_cpu_" + meth] = (time.process_time() - c) / 5
+            t, c = time.perf_counter(), time.process_time()
             arrays[meth] = np.stack([warm(s)[0] for s in samples])
             res["batch_" + meth] = time.perf_counter() - t
+            res["batch_cpu_" + meth] = time.process_time() - c
+        # larger N, one problem each: the stored reference problems (helpers compiled first)
+        for name, meths in LARGE:
+            sample = np.load(f"{sys.argv[4]}/{name}.npz")["samples"].astype(np.int64)
+            for meth in meths:
+                cls = classes[meth]
+                ref = cls(sample, iprint=False)
+                kw = dict(model=ref.model, calc_observables=ref.calc_observables, iprint=False)
+                if meth == "pseudo":
+                    kw.update(get_multipliers_r=ref.get_multipliers_r,
+                              calc_observables_r=ref.calc_observables_r)
+                best = (float("inf"), 0.0)
+                for _ in range(2):
+                    t, c = time.perf_counter(), time.process_time()
+                    cls(sample, **kw).solve()
+                    best = min(best, (time.perf_counter() - t, time.process_time() - c))
+                res[f"large_{name}_{meth}"] = best
         np.savez_compressed(f"{out}/bench.npz", **arrays)
     res["versions"] = {"coniii": coniii.__version__ if hasattr(coniii, "__version__") else
                        import_module("coniii.version").version, "numpy": np.__version__,
@@ -195,26 +216,35 @@ def write_data(py: Path, venv: Path) -> None:
 
 
 def _time(fn, repeat=5):
-    best = float("inf")
+    """Best wall time of `repeat` calls, and the CPU time (all threads) of that call."""
+    best = (float("inf"), 0.0)
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, (time.perf_counter() - t, time.process_time() - c))
     return best
 
 
-def bench(py: Path, batch: int) -> None:
+LARGE = (("n9", ("enumerate", "pseudo", "mpf")), ("n20", ("pseudo",)))
+
+
+def bench(py: Path, batch: int, reuse: str | None = None) -> None:
+    t0 = time.perf_counter()
+    load_start = os.getloadavg()
+    if reuse:  # the ConIII half of an earlier run (its output folder is printed)
+        out = Path(reuse)
+        ref = json.loads((out / "bench.json").read_text())
+    else:
+        out = Path(tempfile.mkdtemp(prefix="coniii-bench-"))
+        print(f"ConIII results in {out}", flush=True)
+        ref = run_worker(py, "bench", out, str(batch), str(DATA))
+    wall_coniii = time.perf_counter() - t0
+
     import jax
 
     from diffphys import training
 
-    out = Path(tempfile.mkdtemp(prefix="coniii-bench-"))
-    t0 = time.perf_counter()
-    ref = run_worker(py, "bench", out, str(batch))
-    wall_coniii = time.perf_counter() - t0
     arrays = np.load(out / "bench.npz")
-    n = 5
-    iu = np.triu_indices(n, 1)
     fits = {
         "enumerate": training.fit_exact,
         "pseudo": training.fit_pseudolikelihood,
@@ -222,6 +252,8 @@ def bench(py: Path, batch: int) -> None:
     }
 
     def vec(model):
+        n = model.h.shape[-1]
+        iu = np.triu_indices(n, 1)
         J = np.asarray(model.J)
         return np.concatenate([np.asarray(model.h), J[..., iu[0], iu[1]]], axis=-1)
 
@@ -235,35 +267,70 @@ def bench(py: Path, batch: int) -> None:
         t = time.perf_counter()
         ours_one()
         compile_one = time.perf_counter() - t
-        t_one = _time(ours_one)
+        t_one = _time(ours_one, repeat=3)
 
-        batched = jax.vmap(lambda d, fit=fit: fit(d))
+        batched = jax.jit(jax.vmap(lambda d, fit=fit: fit(d)))
 
         def ours_batch(batched=batched):
-            data = training.stack_spin_data(training.spin_data(s) for s in arrays["samples"])
-            return jax.block_until_ready(batched(data))
+            return jax.block_until_ready(batched(training.stack_spin_data(arrays["samples"])))
 
         t = time.perf_counter()
         res = ours_batch()
         compile_batch = time.perf_counter() - t
         t_batch = _time(ours_batch, repeat=2)
         diff = np.abs(vec(res.model) - arrays[name]).max()
-        rows.append((name, ref["cold_" + name], ref["one_" + name], t_one, compile_one,
-                     ref["batch_" + name],
-                     t_batch, compile_batch - t_batch, diff, bool(np.all(res.converged))))
+        nan = float("nan")  # CPU times: absent from results of the script's older versions
+        rows.append((name, ref["cold_" + name], ref["one_" + name],
+                     ref.get("one_cpu_" + name, nan), t_one, compile_one,
+                     ref["batch_" + name], ref.get("batch_cpu_" + name, nan),
+                     t_batch, compile_batch - t_batch[0], diff, bool(np.all(res.converged))))
+    large = []
+    for problem, meths in LARGE if f"large_{LARGE[0][0]}_{LARGE[0][1][0]}" in ref else ():
+        sample = np.load(DATA / f"{problem}.npz")["samples"]
+        for name in meths:
+
+            def ours(fit=fits[name], sample=sample):
+                return jax.block_until_ready(fit(training.spin_data(sample)))
+
+            t = time.perf_counter()
+            res = ours()
+            compile_one = time.perf_counter() - t
+            ours_t = _time(ours, repeat=3)
+            theirs = ref[f"large_{problem}_{name}"]
+            diff = np.abs(vec(res.model) - np.load(DATA / f"{problem}.npz")[name]).max()
+            large.append((problem, name, theirs, ours_t, compile_one - ours_t[0], diff,
+                          bool(res.converged)))
     print(f"ConIII subprocess wall time {wall_coniii:.1f} s; versions {ref['versions']}")
-    print(f"load average {os.getloadavg()}; {platform.processor() or platform.machine()}; "
+    print(f"load average at the start {load_start}, at the end {os.getloadavg()}; "
+          f"{platform.processor() or platform.machine()}; "
           f"jax {jax.__version__} on {jax.devices()[0].platform}")
     print()
-    print(f"| method | ConIII one, new solver (ms) | ConIII one, reused helpers (ms) | "
-          f"diffphys one (ms) | ratio (reused) | ConIII batch of {batch} (s) | diffphys batch "
-          "(s) | ratio | diffphys compile one / batch (s) | max abs diff vs ConIII (batch) | "
-          "all converged |")
+    print(f"N = 5, one problem and a batch of {batch} (wall / CPU seconds; ratio = ConIII time "
+          "/ diffphys time)")
+    print()
+    print("| method | ConIII one, new solver (ms) | ConIII one, reused helpers (ms, wall / CPU) "
+          "| diffphys one (ms, wall / CPU) | ratio wall / CPU | ConIII batch (s, wall / CPU) | "
+          "diffphys batch (s, wall / CPU) | ratio wall / CPU | diffphys compile one / batch (s)"
+          " | max abs diff vs ConIII (batch) | all converged |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, c0, c1, d1, k1, cb, db, kb, diff, conv in rows:
-        print(f"| {name} | {1e3 * c0:.0f} | {1e3 * c1:.1f} | {1e3 * d1:.1f} | {c1 / d1:.1f}x "
-              f"| {cb:.1f} | {db:.2f} | {cb / db:.0f}x | {k1:.1f} / {kb:.1f} | {diff:.1e} "
-              f"| {conv} |")
+    for name, c0, c1, c1c, d1, k1, cb, cbc, db, kb, diff, conv in rows:
+        print(f"| {name} | {1e3 * c0:.0f} | {1e3 * c1:.1f} / {1e3 * c1c:.1f} | "
+              f"{1e3 * d1[0]:.1f} / {1e3 * d1[1]:.1f} | {c1 / d1[0]:.1f}x / {c1c / d1[1]:.1f}x "
+              f"| {cb:.1f} / {cbc:.1f} | {db[0]:.2f} / {db[1]:.2f} | {cb / db[0]:.0f}x / "
+              f"{cbc / db[1]:.0f}x | {k1:.1f} / {kb:.1f} | {diff:.1e} | {conv} |")
+    if not large:
+        return
+    print()
+    print("Larger N, one stored reference problem each (ConIII: helpers reused, best of 2; "
+          "diffphys: spin_data + fit, best of 3)")
+    print()
+    print("| problem | method | ConIII (ms, wall / CPU) | diffphys (ms, wall / CPU) | ratio wall /"
+          " CPU | diffphys compile (s) | max abs diff vs stored ConIII | converged |")
+    print("|---|---|---|---|---|---|---|---|")
+    for problem, name, c, d, k, diff, conv in large:
+        print(f"| {problem} | {name} | {1e3 * c[0]:.1f} / {1e3 * c[1]:.1f} | {1e3 * d[0]:.1f} / "
+              f"{1e3 * d[1]:.1f} | {c[0] / d[0]:.1f}x / {c[1] / d[1]:.1f}x | {k:.1f} | "
+              f"{diff:.1e} | {conv} |")
 
 
 def main(argv=None):
@@ -271,13 +338,14 @@ def main(argv=None):
     p.add_argument("mode", nargs="?", default="all", choices=["data", "bench", "all"])
     p.add_argument("--venv", default="/tmp/coniii-venv")
     p.add_argument("--batch", type=int, default=1000)
+    p.add_argument("--reuse", default=None, help="folder of an earlier run's ConIII results")
     a = p.parse_args(argv)
     venv = Path(a.venv)
     py = ensure_venv(venv)
     if a.mode in ("data", "all"):
         write_data(py, venv)
     if a.mode in ("bench", "all"):
-        bench(py, a.batch)
+        bench(py, a.batch, a.reuse)
 
 
 if __name__ == "__main__":

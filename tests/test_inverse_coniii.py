@@ -8,8 +8,9 @@ the convention of `models.SK`.
 
 Tolerance. Both codes optimise the same objective on the same samples, so the solutions differ
 only by the optimisers' stopping points. ConIII's Enumerate solves the moment equations to
-1e-13 and its Pseudo runs BFGS per spin to scipy's default gradient tolerance; ours stop at a
-largest gradient component below 1e-5 (asserted through `converged`), and with curvatures of
+1e-13 and its Pseudo runs BFGS per spin to scipy's default gradient tolerance; ours (damped
+Newton, the default solver for these sizes) stop at a largest gradient component below 1e-5
+(asserted through `converged`), and with curvatures of
 order one (weak couplings) both sit within ~1e-5 of the optimum: the test allows 2e-4 per
 parameter. ConIII's MPF stops after 100 L-BFGS-B iterations, where our evaluation of its
 gradient of ln K is still 1.0e-5 to 2.5e-5 (measured on these four problems) while ours is

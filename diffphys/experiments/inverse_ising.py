@@ -55,7 +55,8 @@ PARAMS = {
     "M": Param([250, 1000, 4000], "numbers of exact samples per data set", ge=10),
     "n_datasets": Param(4, "independent data sets per (beta, M) (error bars)", ge=2),
     "h_scale": Param(0.1, "planted fields h_i ~ N(0, (beta h_scale)^2)", ge=0),
-    "n_steps": Param(1500, "Adam steps of the iterative fits (ML, PL, MPF)", ge=10),
+    "n_steps": Param(1500, "iteration cap of the ML, PL, MPF fits (Newton; Adam steps where "
+                     "a fit falls back to Adam)", ge=10),
     "learning_rate": Param(0.05, "initial Adam learning rate of the iterative fits", gt=0),
 }
 

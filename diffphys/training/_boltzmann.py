@@ -406,6 +406,15 @@ def _default_lr(lr, m):
     return lr
 
 
+def _drive(key, grad_fn, targets, init_aux, init, n_steps, lr, optimizer, tol, tail):
+    """The fit drivers' shared tail: start model from the checked targets `(m, C, mask)`,
+    estimator state from `init_aux(key, params)`, then `_fit`."""
+    m, C, mask = targets
+    params = _initial_model(m, C, mask, init)
+    kc, kt = jax.random.split(key)
+    return _fit(kt, grad_fn, init_aux(kc, params), params, n_steps, lr, optimizer, tol, tail)
+
+
 def _check_fit(n_steps, lr, tail):
     _check_counts(n_steps=n_steps)
     if n_steps < 2:
@@ -457,11 +466,9 @@ def fit_boltzmann(
     _check_fit(n_steps, lr, tail)
     grad_fn = boltzmann_learning(m, C, k=k, mask=mask, l2=l2, sampler=sampler)
     m, C, mask = grad_fn.args[2:5]
-    params = _initial_model(m, C, mask, init)
-    kc, kt = jax.random.split(key)
     q = m.shape[1] if m.ndim == 2 else None
-    aux = init_spins(kc, params.n, n_chains, q=q)
-    return _fit(kt, grad_fn, aux, params, n_steps, lr, optimizer, tol, tail)
+    return _drive(key, grad_fn, (m, C, mask), lambda k, p: init_spins(k, p.n, n_chains, q=q),
+                  init, n_steps, lr, optimizer, tol, tail)
 
 
 def fit_mch(
@@ -501,11 +508,11 @@ def fit_mch(
         m, C, n_reweight=n_reweight, min_ess=min_ess, burn=burn, thin=thin,
         n_per_chain=n_per_chain, mask=mask, l2=l2, sampler=sampler,
     )  # fmt: skip
-    m, C, mask = grad_fn.args[6:9]
-    params = _initial_model(m, C, mask, init)
-    kc, kt = jax.random.split(key)
-    aux = init_mch(kc, params, n_chains=n_chains, n_per_chain=n_per_chain)
-    return _fit(kt, grad_fn, aux, params, n_steps, lr, optimizer, tol, tail)
+    return _drive(
+        key, grad_fn, grad_fn.args[6:9],
+        lambda k, p: init_mch(k, p, n_chains=n_chains, n_per_chain=n_per_chain),
+        init, n_steps, lr, optimizer, tol, tail,
+    )  # fmt: skip
 
 
 __all__ = [

@@ -7,7 +7,8 @@ restricted to a graph by a boolean (N, N) `mask` (gradients off the graph are ze
 weights come from the data, and optional penalties $\lambda_1 \sum |J| + \lambda_2 \sum J^2$
 act on the stored couplings (both orders of each pair). The builders are pure in the data:
 `jax.vmap` a fit over stacked `SpinData`s and over keys. `fit_exact`, `fit_pseudolikelihood`
-and `fit_mpf` run `train` with Adam to convergence and return an `InverseFit`.
+and `fit_mpf` minimise the objectives to a gradient tolerance, by damped Newton iterations
+(small problems, smooth objectives) or by `train` with Adam, and return an `InverseFit`.
 
 Objectives (per unit weight of data, $w_\mu$ summing to one):
 
@@ -69,16 +70,33 @@ def _as_data(data) -> SpinData:
     return unique_samples(data if isinstance(data, SpinData) else spin_data(data))
 
 
+@functools.lru_cache(maxsize=64)
+def _all_pairs(n: int):
+    with jax.ensure_compile_time_eval():  # concrete even when first called under a trace
+        return jnp.asarray(check_mask(None, n), jnp.float32)
+
+
 def _mask_array(mask, n: int):
+    if mask is None:
+        return _all_pairs(n)
     return jnp.asarray(check_mask(mask, n), jnp.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _zero_model(n: int, q: int, potts: bool):
+    with jax.ensure_compile_time_eval():
+        return _zeros(n, q, potts)
+
+
+def _zeros(n: int, q: int, potts: bool):
+    if potts:
+        return PairwisePotts(jnp.zeros((n, q), jnp.float32), jnp.zeros((n, n, q, q), jnp.float32))
+    return SK(jnp.zeros((n, n), jnp.float32), jnp.zeros((n,), jnp.float32))
 
 
 def init_model(data: SpinData):
     """All-zero fields and couplings of the right kind and size: an `SK` or a `PairwisePotts`."""
-    n, q = data.n, data.q
-    if data.potts:
-        return PairwisePotts(jnp.zeros((n, q), jnp.float32), jnp.zeros((n, n, q, q), jnp.float32))
-    return SK(jnp.zeros((n, n), jnp.float32), jnp.zeros((n,), jnp.float32))
+    return _zero_model(data.n, data.q, data.potts)  # immutable: one per size
 
 
 def _check_params(params, data: SpinData):
@@ -174,6 +192,14 @@ def _configurations(data: SpinData):
     return jnp.asarray(2 * idx - 1, jnp.float32)
 
 
+def _config_energies(model, X, potts: bool):
+    if potts:
+        return -jnp.einsum("sia,ia->s", X, model.h) - 0.5 * jnp.einsum(
+            "sia,ijab,sjb->s", X, model.J, X
+        )
+    return -0.5 * jnp.sum((X @ model.J) * X, axis=-1) - X @ model.h
+
+
 def model_moments(model, data: SpinData):
     r"""Exact model moments $(\langle s_i\rangle, \langle s_i s_j\rangle)$ (Ising) or one- and
     two-site marginals (Potts) and $\ln Z$, by enumeration of all configurations.
@@ -182,21 +208,22 @@ def model_moments(model, data: SpinData):
     """
     _check_enumerable(data)
     X = _configurations(data)
+    E = _config_energies(model, X, data.potts)
+    log_z = jax.nn.logsumexp(-E)
+    p = jnp.exp(-E - log_z)
     if data.potts:
-        E = -jnp.einsum("sia,ia->s", X, model.h) - 0.5 * jnp.einsum(
-            "sia,ijab,sjb->s", X, model.J, X
-        )
-        log_z = jax.nn.logsumexp(-E)
-        p = jnp.exp(-E - log_z)
         pX = p[:, None, None] * X
         m = jnp.sum(pX, axis=0)
         n, q = model.h.shape
         C = (pX.reshape(-1, n * q).T @ X.reshape(-1, n * q)).reshape(n, q, n, q)
         return (m, C.transpose(0, 2, 1, 3)), log_z
-    E = -0.5 * jnp.sum((X @ model.J) * X, axis=-1) - X @ model.h
-    log_z = jax.nn.logsumexp(-E)
-    p = jnp.exp(-E - log_z)
     return (p @ X, (X * p[:, None]).T @ X), log_z
+
+
+def _exact_value(model, data: SpinData):
+    r"""Minus the mean log-likelihood, $<E>_{data} + \ln Z$, differentiable to any order."""
+    log_z = jax.nn.logsumexp(-_config_energies(model, _configurations(data), data.potts))
+    return _mean_energy(model, spin_moments(data)) + log_z
 
 
 def _exact_objective_and_grad(model, data, mask, l1, l2, symmetrize):
@@ -217,7 +244,7 @@ def _exact_objective_and_grad(model, data, mask, l1, l2, symmetrize):
 
 
 def _smooth_objective(kind):
-    obj = {"pseudolikelihood": _pl_objective, "mpf": _mpf_objective}[kind]
+    obj = {"pseudolikelihood": _pl_objective, "mpf": _mpf_objective, "exact": _exact_value}[kind]
 
     def value(model, data, mask, l1, l2, symmetrize):
         eff = _effective(model, mask, symmetrize)
@@ -237,8 +264,8 @@ def _grad_fn(kind, data, mask, l1, l2, symmetrize, key, params, aux, t):
     return grads, aux, {"loss": loss}
 
 
-def _builder(kind, data, mask, l1, l2, symmetrize):
-    data = _as_data(data)
+def _builder(kind, data, mask, l1, l2, symmetrize, prepared=False):
+    data = data if prepared else _as_data(data)
     for name, v in (("l1", l1), ("l2", l2)):
         if not isinstance(v, jax.core.Tracer) and (not np.isfinite(v) or v < 0):
             raise ConfigError(f"{name} must be a finite number >= 0, got {v!r}.")
@@ -309,9 +336,6 @@ def mpf(data, *, mask=None, l1: float = 0.0, l2: float = 0.0):
     return _builder("mpf", data, mask, l1, l2, True)
 
 
-# -- convenience fits ------------------------------------------------------------------------
-
-
 @functools.lru_cache(maxsize=32)
 def _adam(learning_rate: float, n_steps: int):
     # One object per setting: `train` compiles once per optimizer object.
@@ -330,27 +354,83 @@ def _grad_max(grads, params, l1):
     return jnp.max(jnp.stack(leaves))
 
 
-def _fit(kind, data, *, mask, l1, l2, symmetric, n_steps, learning_rate, tol, init, optimizer,
-         key):
-    data = _as_data(data)
-    if int(n_steps) != n_steps or n_steps < 1:
-        raise ConfigError(f"n_steps must be a positive integer, got {n_steps!r}.")
-    check_positive("learning_rate", learning_rate)
-    check_positive("tol", tol)
-    grad_fn = _builder(kind, data, mask, l1, l2, symmetric)
-    params = init_model(data) if init is None else init
-    _check_params(params, data)
-    opt = _adam(float(learning_rate), int(n_steps)) if optimizer is None else optimizer
-    key = jax.random.key(0) if key is None else key
-    return _fit_run(grad_fn, opt, int(n_steps), params, key, tol)
+# -- Newton solver -----------------------------------------------------------------------------
+
+_NEWTON_MAX_PARAMS = 600  # free parameters; the dense Hessian is P x P
+_NEWTON_MAX_WORK = 2**22  # exact likelihood: P x q^N tangent energies per Hessian
+_STEPS = np.float32(0.5) ** np.arange(8, dtype=np.float32)  # backtracking step sizes
 
 
-@eqx.filter_jit
-def _fit_run(grad_fn, opt, n_steps, params, key, tol):
-    kind, data, mask, l1, l2, symmetric = grad_fn.args
-    with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes int and float
-        state, _ = train(key, params, grad_fn, opt, n_steps)
-    model = state.params
+def _free_layout(data: SpinData, symmetric: bool):
+    """Positions in J.ravel() of the free couplings (pairs i < j if symmetric, else i != j)
+    and of their transposed partners (the same coupling stored the other way round)."""
+    n, q = data.n, data.q
+    shape = (n, n, q, q) if data.potts else (n, n)
+    pos = np.arange(int(np.prod(shape))).reshape(shape)
+    pairs = np.triu(np.ones((n, n), bool), 1) if symmetric else ~np.eye(n, dtype=bool)
+    return pos[pairs].ravel(), _transpose(pos)[pairs].ravel()
+
+
+def _n_free(data: SpinData, symmetric: bool) -> int:
+    n, q = data.n, data.q
+    n_pairs = n * (n - 1) // (2 if symmetric else 1)
+    return (n * q if data.potts else n) + n_pairs * (q * q if data.potts else 1)
+
+
+def _to_theta(model, layout, symmetric: bool):
+    idx, partner = layout
+    J = model.J.ravel()
+    J_free = 0.5 * (J[idx] + J[partner]) if symmetric else J[idx]
+    return jnp.concatenate([model.h.ravel(), J_free])
+
+
+def _from_theta(theta, like, layout, symmetric: bool):
+    idx, partner = layout
+    nh = like.h.size
+    J = jnp.zeros(like.J.size, theta.dtype).at[idx].set(theta[nh:])
+    if symmetric:
+        J = J.at[partner].set(theta[nh:])
+    return eqx.tree_at(
+        lambda m: (m.h, m.J), like, (theta[:nh].reshape(like.h.shape), J.reshape(like.J.shape))
+    )
+
+
+def _newton(f, theta, gscale, n_steps: int, tol):
+    """Damped Newton with backtracking on a convex f: stops at max |g * gscale| < tol, at
+    n_steps iterations, or when no step size decreases f (beyond float32 round-off).
+
+    The Hessian is regularised by 1e-5 of its largest diagonal element: directions f does not
+    depend on (masked couplings, the Potts gauge) have zero gradient and get no step.
+    """
+    value_and_grad = jax.value_and_grad(f)
+    hessian = jax.hessian(f)
+    steps = jnp.asarray(_STEPS)
+    eye = jnp.eye(theta.shape[0], dtype=theta.dtype)
+
+    def stop(fv, g):
+        return ~jnp.isfinite(fv) | (jnp.max(jnp.abs(g) * gscale) < tol)
+
+    def body(state):
+        theta, fv, g, it, _ = state
+        H = hessian(theta)
+        damp = 1e-5 * jnp.max(jnp.abs(jnp.diagonal(H))) + 1e-12
+        d = -jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(H + damp * eye), g)
+        d = jnp.where(jnp.all(jnp.isfinite(d)), d, -g)  # not positive definite: steepest descent
+        f_try = jax.vmap(lambda a: f(theta + a * d))(steps)
+        slack = 1e-6 * (jnp.abs(fv) + 1.0)  # float32 round-off of f
+        ok = jnp.isfinite(f_try) & (f_try <= fv + 1e-4 * steps * (g @ d) + slack)
+        step = jnp.where(jnp.any(ok), steps[jnp.argmax(ok)], 0.0)
+        theta = theta + step * d
+        fv, g = value_and_grad(theta)
+        return theta, fv, g, it + 1, stop(fv, g) | ~jnp.any(ok)
+
+    fv, g = value_and_grad(theta)
+    state = (theta, fv, g, jnp.zeros((), jnp.int32), stop(fv, g))
+    state = jax.lax.while_loop(lambda s: (s[3] < n_steps) & ~s[4], body, state)
+    return state[0]
+
+
+def _finish(kind, data, mask, l1, l2, symmetric, model, tol) -> InverseFit:
     loss, grads = _objective_and_grad(kind, model, data, mask, l1, l2, symmetric)
     gmax = _grad_max(grads, model, l1)
     converged = jnp.isfinite(loss) & (gmax < tol)
@@ -364,6 +444,76 @@ def _fit_run(grad_fn, opt, n_steps, params, key, tol):
     return InverseFit(model, converged, gmax, loss)
 
 
+@eqx.filter_jit
+def _newton_run(grad_fn, n_steps, params, tol):
+    kind, data, mask, l1, l2, symmetric = grad_fn.args
+    layout = _free_layout(data, symmetric)
+    value = _smooth_objective(kind)
+
+    def f(theta):
+        return value(_from_theta(theta, params, layout, symmetric), data, mask, l1, l2, symmetric)
+
+    # d f / d theta_J is twice the gradient of one stored copy when both copies move together
+    gscale = np.ones(_n_free(data, symmetric), np.float32)
+    gscale[params.h.size :] = 0.5 if symmetric else 1.0
+    theta = _newton(f, _to_theta(params, layout, symmetric), jnp.asarray(gscale), n_steps, tol)
+    model = _from_theta(theta, params, layout, symmetric)
+    return _finish(kind, data, mask, l1, l2, symmetric, model, tol)
+
+
+# -- convenience fits ------------------------------------------------------------------------
+
+_SOLVERS = ("auto", "newton", "adam")
+
+
+def _pick_solver(solver, kind, data: SpinData, symmetric, l1, optimizer) -> str:
+    if solver not in _SOLVERS:
+        raise ConfigError(f"solver must be one of {_SOLVERS}, got {solver!r}.")
+    smooth = not isinstance(l1, jax.core.Tracer) and l1 == 0
+    if solver == "newton":
+        if optimizer is not None:
+            raise ConfigError("optimizer is an optax optimizer for solver='adam'; drop one.")
+        if not smooth:
+            raise ConfigError(
+                "solver='newton' needs a smooth objective (l1 = 0, concrete); use "
+                "solver='adam' for L1 penalties."
+            )
+        return solver
+    if solver == "adam" or optimizer is not None or not smooth:
+        return "adam"
+    p = _n_free(data, symmetric)
+    small = p <= _NEWTON_MAX_PARAMS and (kind != "exact" or p * data.q**data.n <= _NEWTON_MAX_WORK)
+    return "newton" if small else "adam"
+
+
+def _fit(kind, data, *, mask, l1, l2, symmetric, n_steps, learning_rate, tol, init, optimizer,
+         key, solver):
+    data = _as_data(data)
+    solver = _pick_solver(solver, kind, data, symmetric, l1, optimizer)
+    if n_steps is None:
+        n_steps = 2000 if solver == "adam" else 100
+    if int(n_steps) != n_steps or n_steps < 1:
+        raise ConfigError(f"n_steps must be a positive integer, got {n_steps!r}.")
+    check_positive("learning_rate", learning_rate)
+    check_positive("tol", tol)
+    grad_fn = _builder(kind, data, mask, l1, l2, symmetric, prepared=True)
+    params = init_model(data) if init is None else init
+    _check_params(params, data)
+    if solver == "newton":
+        return _newton_run(grad_fn, int(n_steps), params, tol)
+    opt = _adam(float(learning_rate), int(n_steps)) if optimizer is None else optimizer
+    key = jax.random.key(0) if key is None else key
+    return _fit_run(grad_fn, opt, int(n_steps), params, key, tol)
+
+
+@eqx.filter_jit
+def _fit_run(grad_fn, opt, n_steps, params, key, tol):
+    kind, data, mask, l1, l2, symmetric = grad_fn.args
+    with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes int and float
+        state, _ = train(key, params, grad_fn, opt, n_steps)
+    return _finish(kind, data, mask, l1, l2, symmetric, state.params, tol)
+
+
 _FIT_DOC = """
 
     **Arguments:**
@@ -371,35 +521,46 @@ _FIT_DOC = """
     - `data`: a `SpinData` (or a ±1 array of shape (M, N), passed through `spin_data`).
     - `mask`: optional boolean (N, N) graph of the couplings (default: all pairs).
     - `l1`, `l2`: penalties $\\lambda_1 \\sum |J| + \\lambda_2 \\sum J^2$ on the couplings.
-    - `n_steps`: Adam updates (one `train` call, cosine-decayed learning rate).
-    - `learning_rate`: initial Adam learning rate.
+    - `solver`: `"newton"`: damped Newton iterations on the free parameters (h and each
+      coupling once), the Hessian by automatic differentiation (for the exact likelihood it
+      is the model covariance of the sufficient statistics), backtracking line search, until
+      `tol`: a handful of iterations for these convex objectives. `"adam"`: `n_steps` Adam
+      updates of `train` (cosine-decayed learning rate). `"auto"` (default): Newton when the
+      objective is smooth (`l1 = 0`, no `optimizer`) and small enough for a dense Hessian
+      (at most 600 free parameters; exact likelihood: parameters x q^N <= 2^22), else Adam.
+    - `n_steps`: at most this many Newton iterations (default 100) or exactly this many Adam
+      updates (default 2000).
+    - `learning_rate`: initial Adam learning rate (Adam only).
     - `tol`: convergence threshold on the largest gradient component of the objective.
     - `init`: starting model (default `init_model(data)`, all zeros).
-    - `optimizer`: an optax optimizer replacing the default Adam schedule.
+    - `optimizer`: an optax optimizer replacing the default Adam schedule (implies Adam).
     - `key`: PRNG key for `train` (the objectives are deterministic; default key 0).
 
     **Returns:** an `InverseFit(model, converged, grad_max, loss)`. `jax.vmap` it over stacked
-    `SpinData`s (one compiled call for a batch of problems)."""
+    `SpinData`s (one compiled call for a batch of problems; vmapped Newton iterates until
+    every problem has converged)."""
 
 
-def fit_exact(data, *, mask=None, l1=0.0, l2=0.0, n_steps: int = 2000, learning_rate=0.05,
-              tol=1e-4, init=None, optimizer=None, key=None) -> InverseFit:
+def fit_exact(data, *, mask=None, l1=0.0, l2=0.0, solver: str = "auto", n_steps=None,
+              learning_rate=0.05, tol=1e-4, init=None, optimizer=None, key=None) -> InverseFit:
     return _fit("exact", data, mask=mask, l1=l1, l2=l2, symmetric=True, n_steps=n_steps,
-                learning_rate=learning_rate, tol=tol, init=init, optimizer=optimizer, key=key)
+                learning_rate=learning_rate, tol=tol, init=init, optimizer=optimizer, key=key,
+                solver=solver)
 
 
 def fit_pseudolikelihood(data, *, mask=None, l1=0.0, l2=0.0, symmetric: bool = False,
-                         n_steps: int = 2000, learning_rate=0.05, tol=1e-4, init=None,
-                         optimizer=None, key=None) -> InverseFit:
+                         solver: str = "auto", n_steps=None, learning_rate=0.05, tol=1e-4,
+                         init=None, optimizer=None, key=None) -> InverseFit:
     return _fit("pseudolikelihood", data, mask=mask, l1=l1, l2=l2, symmetric=bool(symmetric),
                 n_steps=n_steps, learning_rate=learning_rate, tol=tol, init=init,
-                optimizer=optimizer, key=key)
+                optimizer=optimizer, key=key, solver=solver)
 
 
-def fit_mpf(data, *, mask=None, l1=0.0, l2=0.0, n_steps: int = 2000, learning_rate=0.05,
-            tol=1e-4, init=None, optimizer=None, key=None) -> InverseFit:
+def fit_mpf(data, *, mask=None, l1=0.0, l2=0.0, solver: str = "auto", n_steps=None,
+            learning_rate=0.05, tol=1e-4, init=None, optimizer=None, key=None) -> InverseFit:
     return _fit("mpf", data, mask=mask, l1=l1, l2=l2, symmetric=True, n_steps=n_steps,
-                learning_rate=learning_rate, tol=tol, init=init, optimizer=optimizer, key=key)
+                learning_rate=learning_rate, tol=tol, init=init, optimizer=optimizer, key=key,
+                solver=solver)
 
 
 fit_exact.__doc__ = (
@@ -409,8 +570,8 @@ fit_pseudolikelihood.__doc__ = (
     "Pseudo-likelihood fit (see `pseudolikelihood`); asymmetric by default, the returned "
     "couplings symmetrised, $J = (J + J^\\top)/2$ (Potts: each row gauged to zero sum first)."
     + _FIT_DOC.replace(
-        "    - `n_steps`",
-        "    - `symmetric`: fit one symmetric J in every conditional instead.\n    - `n_steps`",
+        "    - `solver`",
+        "    - `symmetric`: fit one symmetric J in every conditional instead.\n    - `solver`",
     )
 )
 fit_mpf.__doc__ = "Minimum-probability-flow fit (see `mpf`)." + _FIT_DOC

@@ -1,0 +1,124 @@
+"""Newton solver of the inverse estimators, and the vectorised data stacking.
+
+References: the estimators' own public gradients (`exact_likelihood`, `pseudolikelihood`,
+`mpf`; the exact one checked against enumeration in tests/test_inverse.py): a convex objective
+is at its minimum where that gradient vanishes, whatever the optimiser; the Adam path of the
+same fits (an independent optimiser); `np.unique(..., axis=0)` for merging repeated samples.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from diffphys import ConfigError, ShapeError, exact, models, training
+
+BUILDERS = {
+    training.fit_exact: training.exact_likelihood,
+    training.fit_pseudolikelihood: lambda d, **kw: training.pseudolikelihood(
+        d, symmetric=True, **kw
+    ),
+    training.fit_mpf: training.mpf,
+}
+
+
+def _samples(rng, model, m):
+    """m exact samples by enumeration (eager: no compilation)."""
+    conf = np.asarray(exact.all_configurations(model))
+    e = np.asarray(jax.vmap(model.energy)(jnp.asarray(conf)), np.float64)
+    p = np.exp(-(e - e.min()))
+    return conf[rng.choice(len(conf), size=m, p=p / p.sum())]
+
+
+@pytest.fixture(scope="module")
+def problems():
+    """An N = 5 Ising model on a ring (mask) and a q = 3, N = 3 Potts model, exact samples."""
+    k = jax.random.key(7)
+    rng = np.random.default_rng(7)
+    sk = models.SK.sample(k, 5, h=0.2)
+    x = _samples(rng, sk, 400)
+    mask = np.zeros((5, 5), bool)
+    for i in range(5):
+        mask[i, (i + 1) % 5] = mask[(i + 1) % 5, i] = True
+    potts = models.PairwisePotts.sample(jax.random.fold_in(k, 2), 3, 3, scale_h=0.5, scale_J=0.5)
+    xp = _samples(rng, potts, 300)
+    return (training.spin_data(x), mask), (training.spin_data(xp, kind="potts", q=3), None)
+
+
+@pytest.mark.parametrize(
+    "fit",
+    [
+        training.fit_exact,
+        # CI budget: Newton PL and MPF are checked in CI against ConIII (test_inverse_coniii)
+        pytest.param(training.fit_pseudolikelihood, marks=pytest.mark.slow),
+        pytest.param(training.fit_mpf, marks=pytest.mark.slow),
+    ],
+)
+def test_newton_reaches_the_minimum(problems, fit):
+    """Newton fits (default solver) with a mask and an L2 penalty, Ising and Potts: the public
+    gradient at the returned model is zero to 2e-5 (the fit's tol is 1e-5), couplings off the
+    graph are exactly zero, and Potts fits are in the zero-sum gauge."""
+    for data, mask in problems:
+        kw = {"mask": mask, "l2": 0.01}
+        sym = {"symmetric": True} if fit is training.fit_pseudolikelihood else {}
+        res = fit(data, tol=1e-5, **kw, **sym)
+        assert bool(res.converged), float(res.grad_max)
+        grads, _, _ = BUILDERS[fit](data, **kw)(None, res.model, None, 0)  # eager
+        gmax = max(float(jnp.max(jnp.abs(g))) for g in (grads.h, grads.J))
+        assert gmax < 2e-5, gmax
+        if mask is not None:
+            assert float(jnp.max(jnp.abs(res.model.J[~mask]))) == 0.0
+        else:
+            assert float(jnp.abs(res.model.J.sum(axis=3)).max()) < 1e-5
+
+
+@pytest.mark.slow  # CI budget: an Adam compilation; the gradient test above is the reference
+def test_newton_agrees_with_adam(problems):
+    """The exact-likelihood optimum on the ring, by Newton and by 3000 Adam steps: the same
+    couplings to 1e-4 (both stop at a largest gradient component below 1e-5; curvatures are
+    of order one)."""
+    data, mask = problems[0]
+    newton = training.fit_exact(data, mask=mask, tol=1e-5)
+    adam = training.fit_exact(data, mask=mask, tol=1e-5, solver="adam", n_steps=3000)
+    assert bool(newton.converged) and bool(adam.converged)
+    for a, b in ((newton.model.J, adam.model.J), (newton.model.h, adam.model.h)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-4)
+
+
+def test_solver_rejects_bad_choices(problems):
+    data, _ = problems[0]
+    with pytest.raises(ConfigError):
+        training.fit_mpf(data, solver="bfgs")
+    with pytest.raises(ConfigError):
+        training.fit_mpf(data, solver="newton", l1=0.01)
+    with pytest.raises(ConfigError):
+        training.fit_mpf(data, solver="newton", optimizer=object())
+
+
+@pytest.mark.parametrize(
+    ("kind", "q", "n"),
+    [("pm1", None, 5), ("potts", 4, 3), ("pm1", None, 12), ("pm1", None, 70)],
+)
+def test_stacking_matches_np_unique(kind, q, n):
+    """stack_spin_data of a (B, M, N) array equals stacking spin_data's, and every data set's
+    rows and weights are np.unique's (count table for q^N <= 64, sorted int64 codes for N = 12,
+    and N = 70 beyond int64 codes)."""
+    rng = np.random.default_rng(n)
+    x = rng.integers(0, q or 2, (6, 40, n))
+    x[:, 20:] = x[:, :20]  # repeated rows
+    if kind == "pm1":
+        x = 2 * x - 1
+    a = training.stack_spin_data(x, kind=kind, q=q)
+    b = training.stack_spin_data([training.spin_data(s, kind=kind, q=q) for s in x])
+    np.testing.assert_array_equal(np.asarray(a.x), np.asarray(b.x))
+    np.testing.assert_allclose(np.asarray(a.weights), np.asarray(b.weights), rtol=1e-6)
+    for i in range(6):
+        rows, counts = np.unique(x[i], axis=0, return_counts=True)
+        k = len(rows)
+        np.testing.assert_array_equal(np.asarray(a.x[i, :k]), rows)
+        np.testing.assert_allclose(np.asarray(a.weights[i, :k]), counts / 40, rtol=1e-6)
+        assert float(jnp.sum(a.weights[i, k:])) == 0.0
+    with pytest.raises(ShapeError):
+        training.stack_spin_data(x[0], kind=kind, q=q)
+    with pytest.raises(ConfigError):
+        training.stack_spin_data(x + 7, kind=kind, q=q)
