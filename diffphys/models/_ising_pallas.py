@@ -70,14 +70,17 @@ def philox4x32(c0, c1, c2, c3, k0, k1, rounds: int = 10):
     shapes) and key words; returns the four output words. Random123's known-answer vectors
     are checked in `tests/test_ising_pallas.py`."""
     u32 = jnp.uint32
-    c0, c1, c2, c3 = (jnp.asarray(v, u32) for v in (c0, c1, c2, c3))
-    k0, k1 = jnp.asarray(k0, u32), jnp.asarray(k1, u32)
-    for _ in range(rounds):
+    c = jnp.broadcast_arrays(*(jnp.asarray(v, u32) for v in (c0, c1, c2, c3)))
+    k = (jnp.asarray(k0, u32), jnp.asarray(k1, u32))
+
+    def round_(_, carry):  # a loop, not unrolled: 10x less program to lower and compile
+        (c0, c1, c2, c3), (k0, k1) = carry
         hi0, lo0 = _mulhilo(c0, PHILOX_M0)
         hi1, lo1 = _mulhilo(c2, PHILOX_M1)
-        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
-        k0, k1 = k0 + u32(PHILOX_W0), k1 + u32(PHILOX_W1)
-    return c0, c1, c2, c3
+        c = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)
+        return c, (k0 + u32(PHILOX_W0), k1 + u32(PHILOX_W1))
+
+    return lax.fori_loop(0, rounds, round_, (tuple(c), k))[0]
 
 
 def n_slabs(m: int) -> int:
@@ -112,21 +115,21 @@ def check_tile(lattice: tuple[int, ...], tile: int, interpret: bool) -> None:
         )
 
 
-def colour_update(
-    spins, scal, params, J=None, h=None, *, lattice, colour: int, tile: int, interpret: bool
-):
+def colour_update(spins, scal, params, J=None, h=None, *, lattice, tile: int, interpret: bool):
     """One Metropolis colour update of the colour layout `spins` (2, R, m) int8.
 
-    `scal` = uint32 [k0, k1, sweep, 0]; `params` = float32 [beta, J, h, 0] (uniform; J and h
-    ignored when the per-bond `J` (2d, R, m) and `h` (R, m) of this colour are given).
-    Returns the updated colour-`colour` plane, shape (R, m)."""
+    `scal` = uint32 [k0, k1, sweep, colour c] (c traced: one kernel for both colours);
+    `params` = float32 [beta, J, h, 0] (uniform; J and h ignored when the per-bond `J`
+    (2d, R, m) and `h` (R, m) of colour c are given).
+    Returns the updated colour-c plane, shape (R, m)."""
     d = len(lattice)
     rows, m = tuple(lattice[:-1]), lattice[-1] // 2
     q = n_slabs(m)
     mq = m // q
-    c = colour
-    plane = spins[c].reshape(*rows, m)
-    ext = jnp.pad(spins[1 - c].reshape(*rows, m), 1, mode="wrap")
+    colour = scal[3].astype(jnp.int32)
+    plane = lax.dynamic_index_in_dim(spins, colour, keepdims=False).reshape(*rows, m)
+    other = lax.dynamic_index_in_dim(spins, 1 - colour, keepdims=False)
+    ext = jnp.pad(other.reshape(*rows, m), 1, mode="wrap")
     bonds = J is not None
     block = (tile, *rows[1:], m)
     zeros = (0,) * d
@@ -150,6 +153,7 @@ def colour_update(
 
     def kernel(scal_ref, par_ref, s_ref, ext_ref, *refs):
         o_ref = refs[-1]
+        c = scal_ref[3].astype(jnp.int32)
         r0 = pl.program_id(0) * tile
         shape = (tile, *rows[1:], mq)
         ids = [lax.broadcasted_iota(jnp.int32, shape, a) for a in range(d)]
@@ -160,7 +164,7 @@ def colour_update(
             rflat = rflat * rows[a] + ids[a]
         counter = (rflat * mq + ids[-1]).astype(jnp.uint32)
         words = philox4x32(
-            counter, jnp.uint32(c), scal_ref[2], jnp.uint32(STREAM), scal_ref[0], scal_ref[1]
+            counter, scal_ref[3], scal_ref[2], jnp.uint32(STREAM), scal_ref[0], scal_ref[1]
         )
         beta = par_ref[0]
 
@@ -173,7 +177,7 @@ def colour_update(
             idx.append(pl.ds(1 + j0 + col, mq))
             return ext_ref[tuple(idx)].astype(jnp.int32)
 
-        for w in range(q):
+        def slab(w, carry):  # a loop over the q column slabs, slab w takes Philox word w
             j0 = w * mq
             sl = (*(slice(None),) * (d - 1), pl.ds(j0, mq))
             s = s_ref[sl].astype(jnp.int32)
@@ -193,9 +197,15 @@ def colour_update(
                 total = sum(nbrs[1:], nbrs[0])
                 f = par_ref[2] + par_ref[1] * total.astype(jnp.float32)
             x = 2.0 * beta * s.astype(jnp.float32) * f
-            u = (words[w] >> jnp.uint32(8)).astype(jnp.float32)
+            word = words[q - 1]
+            for v in range(q - 2, -1, -1):
+                word = jnp.where(w == v, words[v], word)
+            u = (word >> jnp.uint32(8)).astype(jnp.float32)
             flip = u < jnp.exp(-x) * jnp.float32(2.0**24)
             o_ref[sl] = jnp.where(flip, -s, s).astype(jnp.int8)
+            return carry
+
+        lax.fori_loop(0, q, slab, 0)
 
     out = pl.pallas_call(
         kernel,
@@ -205,7 +215,7 @@ def colour_update(
         out_specs=pl.BlockSpec(block, tile_map),
         input_output_aliases={2: 0},
         interpret=interpret,
-        name=f"diffphys_ising{d}d_colour{c}",
+        name=f"diffphys_ising{d}d_colour_update",
     )(*args)
     return out.reshape(math.prod(rows), m)
 
@@ -216,17 +226,17 @@ def sweeps(spins, kbits, sweep0, params, extra, *, lattice, n_sweeps, tile, inte
     J, h = extra if extra else (None, None)
     params = jnp.zeros(4, jnp.float32).at[: params.shape[0]].set(params)  # [beta, J, h, 0]
 
-    def body(i, carry):
+    def body(i, carry):  # i = 2 * sweep + colour
         s, flips = carry
-        scal = jnp.stack([kbits[0], kbits[1], sweep0 + i.astype(jnp.uint32), jnp.uint32(0)])
-        for c in range(2):
-            kw = {} if J is None else {"J": J[c], "h": h[c]}
-            new = colour_update(
-                s, scal, params, **kw, lattice=lattice, colour=c, tile=tile, interpret=interpret
-            )
-            flips = flips + jnp.mean((new != s[c]).astype(jnp.float32)) / 2
-            s = s.at[c].set(new)
-        return s, flips
+        c = (i % 2).astype(jnp.uint32)
+        scal = jnp.stack([kbits[0], kbits[1], sweep0 + (i // 2).astype(jnp.uint32), c])
+        kw = {}
+        if J is not None:
+            kw = {"J": J[c.astype(jnp.int32)], "h": h[c.astype(jnp.int32)]}
+        new = colour_update(s, scal, params, **kw, lattice=lattice, tile=tile, interpret=interpret)
+        old = lax.dynamic_index_in_dim(s, c.astype(jnp.int32), keepdims=False)
+        flips = flips + jnp.mean((new != old).astype(jnp.float32))
+        return lax.dynamic_update_index_in_dim(s, new, c.astype(jnp.int32), 0), flips
 
-    spins, flips = lax.fori_loop(0, n_sweeps, body, (spins, jnp.float32(0)))
-    return spins, flips / n_sweeps
+    spins, flips = lax.fori_loop(0, 2 * n_sweeps, body, (spins, jnp.float32(0)))
+    return spins, flips / (2 * n_sweeps)
