@@ -61,6 +61,14 @@ def test_philox_known_answers(ctr, key, out):
 def _copies_pvalue(key, model, small, n_steps, beta, *, tile, axis):
     """Chi-square p-value of the final states of the independent copies of `small` laid
     along `axis` of `model`'s lattice, against enumeration of `small`."""
+    n = model.lattice[axis] // small.lattice[axis] if axis < len(small.lattice) else None
+
+    def copies(x):  # (copies, sites of `small` in its row-major order)
+        if n is None:  # one site of axis `axis` per copy
+            return jnp.moveaxis(x, axis, 0).reshape(model.lattice[axis], -1)
+        x = x.reshape(*x.shape[:axis], n, small.lattice[axis], *x.shape[axis + 1 :])
+        return jnp.moveaxis(x, axis, 0).reshape(n, -1)
+
     alg = fused_checkerboard(sweeps_per_step=5, backend="pallas", couplings="bonds", tile=tile)
 
     @jax.jit
@@ -68,7 +76,7 @@ def _copies_pvalue(key, model, small, n_steps, beta, *, tile, axis):
         k0, k1 = jax.random.split(k)
         s = alg.init(model.random_state(key=k0), model)
         s, _ = sampling.run(k1, alg, s, model, n_steps, beta=beta)
-        x = jnp.moveaxis(s.x, axis, 0).reshape(model.lattice[axis], -1)
+        x = copies(s.x)
         idx = small.value_index(x)
         return jnp.sum(idx * small.q ** jnp.arange(small.n_sites, dtype=jnp.int32), axis=1)
 
@@ -77,18 +85,20 @@ def _copies_pvalue(key, model, small, n_steps, beta, *, tile, axis):
     return _chi2_pvalue(np.bincount(np.asarray(idx), minlength=probs.size), probs)
 
 
-def test_2d_ring_copies_match_enumeration(key):
-    """2D kernel: 6000 rings of 8 sites (Gaussian bonds, random fields; J = 0 between rows)
-    after 100 sweeps, final states against the enumerated ring (`Ising((8,))`)."""
-    kj, kh = jax.random.split(jax.random.key(21))
-    Jr, hr = jax.random.normal(kj, (8,)), 0.3 * jax.random.normal(kh, (8,))
-    ring = Ising((8,), J=Jr[None], h=hr)
-    L0 = N_CHAINS
-    J = jnp.stack([jnp.zeros((L0, 8)), jnp.broadcast_to(Jr, (L0, 8))])
-    model = Ising((L0, 8), J=J, h=jnp.broadcast_to(hr, (L0, 8)))
-    assert _copies_pvalue(key, model, ring, 20, 0.6, tile=L0 // 4, axis=0) > P_MIN
+def test_2d_copies_of_open_glass_match_enumeration(key):
+    """2D kernel: 6000 copies of a (2, 4) glass in a field, open along axis 1 (its wrap bond
+    is 0), side by side along axis 1 of a (2, 24000) lattice (zero bonds between copies),
+    one program per row (the axis-0 halo crosses programs; n_0 = 2, so the +e_0 and -e_0
+    bonds reach the same row), 100 sweeps at beta = 0.6: final states against enumeration of
+    the small glass. Copies alternate in column parity, so both column offsets are used."""
+    g = _glass(12, (2, 4))
+    small = Ising((2, 4), J=g.J.at[1, :, 3].set(0.0), h=g.h)
+    K = N_CHAINS
+    model = Ising((2, 4 * K), J=jnp.tile(small.J, (1, 1, K)), h=jnp.tile(small.h, (1, K)))
+    assert _copies_pvalue(key, model, small, 20, 0.6, tile=1, axis=1) > P_MIN
 
 
+@pytest.mark.slow  # CI budget: the 2D copies test above covers the shared code
 def test_3d_copies_of_2d_glass_match_enumeration(key):
     """3D kernel: 6000 copies of the (2, 4) glass in a field of `test_ising_fused.py` along
     the last axis of a (2, 4, 6000) lattice (J = 0 along it), one program per row of axis 0,
@@ -100,6 +110,19 @@ def test_3d_copies_of_2d_glass_match_enumeration(key):
     )
     model = Ising((2, 4, K), J=J, h=jnp.broadcast_to(small.h[..., None], (2, 4, K)))
     assert _copies_pvalue(key, model, small, 20, 0.6, tile=1, axis=2) > P_MIN
+
+
+@pytest.mark.slow
+def test_2d_ring_copies_match_enumeration(key):
+    """2D kernel: 6000 rings of 8 sites (Gaussian bonds, random fields; J = 0 between rows)
+    after 100 sweeps, final states against the enumerated ring (`Ising((8,))`)."""
+    kj, kh = jax.random.split(jax.random.key(21))
+    Jr, hr = jax.random.normal(kj, (8,)), 0.3 * jax.random.normal(kh, (8,))
+    ring = Ising((8,), J=Jr[None], h=hr)
+    L0 = N_CHAINS
+    J = jnp.stack([jnp.zeros((L0, 8)), jnp.broadcast_to(Jr, (L0, 8))])
+    model = Ising((L0, 8), J=J, h=jnp.broadcast_to(hr, (L0, 8)))
+    assert _copies_pvalue(key, model, ring, 20, 0.6, tile=L0 // 4, axis=0) > P_MIN
 
 
 @pytest.mark.slow
@@ -116,34 +139,39 @@ def test_vmapped_chains_match_enumeration(key, case):
 
 
 @pytest.mark.parametrize("lattice", [(6, 16), pytest.param((4, 6, 8), marks=pytest.mark.slow)])
-def test_resume_tiles_couplings_and_vmap_bit_identical(key, lattice):
-    """k + k sweeps == 2k sweeps bit for bit (the stream is keyed by the absolute sweep
-    index); the tile size does not change the chain (1, 2 rows per program or the whole
-    axis: the halo is read right); the uniform and per-bond kernels make the same chain on a
-    uniform model; a vmapped pair of chains equals the chains run one by one; the energy
-    equals the model's energy recomputed from the spins."""
+def test_resume_tiles_and_couplings_bit_identical(key, lattice):
+    """3 + 3 sweeps with uniform couplings and one row per program == 6 sweeps with per-bond
+    couplings and the whole axis in one program, bit for bit: the stream is keyed by the
+    absolute sweep index (resumable), the tile size does not change the chain (the halo is
+    read right), and the two coupling paths agree; the energy equals the model's energy
+    recomputed from the spins."""
     model = Ising(lattice, J=-0.7 if len(lattice) == 3 else 1.1, h=0.2)
     x = model.random_state(key=key)
-    a3 = fused_checkerboard(0.45, sweeps_per_step=3, backend="pallas", tile=2)
-    a6 = fused_checkerboard(0.45, sweeps_per_step=6, backend="pallas")
-    ab = fused_checkerboard(0.45, sweeps_per_step=6, backend="pallas", couplings="bonds", tile=1)
+    a3 = fused_checkerboard(0.45, sweeps_per_step=3, backend="pallas", tile=1)
+    ab = fused_checkerboard(0.45, sweeps_per_step=6, backend="pallas", couplings="bonds")
     k = jax.random.key(3)
-    step3 = jax.jit(lambda kk, s: a3.step(kk, s, model)[0])  # compiled once, called 4 times
-    s3 = step3(k, step3(k, a3.init(x, model)))
-    s6, info = jax.jit(lambda s: a6.step(k, s, model))(a6.init(x, model))
-    sb, _ = jax.jit(lambda s: ab.step(k, s, model))(ab.init(x, model))
+    step3 = jax.jit(lambda s: a3.step(k, s, model))
+    s3, _ = step3(step3(a3.init(x, model))[0])
+    sb, info = jax.jit(lambda s: ab.step(k, s, model))(ab.init(x, model))
+    assert int(s3.sweep) == 6 and s3.uniform and not sb.uniform
+    assert not np.array_equal(sb.x, x)
+    np.testing.assert_array_equal(s3.spins, sb.spins)
+    np.testing.assert_allclose(sb.energy, model.energy(sb.x), rtol=1e-5, atol=1e-4)
+    assert 0.0 < float(info.acceptance_rate) < 1.0
+
+
+@pytest.mark.slow
+def test_vmap_equals_single_chains(key):
+    """A vmapped pair of chains (a batch grid axis) equals the chains run one by one."""
+    model = Ising((6, 16), J=1.1, h=0.2)
+    alg = fused_checkerboard(0.45, sweeps_per_step=3, backend="pallas", tile=2)
+    step = jax.jit(lambda kk, s: alg.step(kk, s, model)[0])
     xs = jax.vmap(lambda kk: model.random_state(key=kk))(jax.random.split(key, 2))
     keys = jax.random.split(jax.random.key(4), 2)
-    st = jax.vmap(lambda xx: a3.init(xx, model))(xs)
-    batched = jax.jit(jax.vmap(step3))(keys, st)
-    assert int(s6.sweep) == 6 and sb.uniform is False and s6.uniform is True
-    assert not np.array_equal(s6.x, x)
-    np.testing.assert_array_equal(s3.spins, s6.spins)
-    np.testing.assert_array_equal(sb.spins, s6.spins)
-    np.testing.assert_allclose(s6.energy, model.energy(s6.x), rtol=1e-5, atol=1e-4)
-    assert 0.0 < float(info.acceptance_rate) < 1.0
+    st = jax.vmap(lambda xx: alg.init(xx, model))(xs)
+    batched = jax.jit(jax.vmap(step))(keys, st)
     for i in range(2):
-        single = step3(keys[i], jax.tree.map(lambda v, i=i: v[i], st))
+        single = step(keys[i], jax.tree.map(lambda v, i=i: v[i], st))
         np.testing.assert_array_equal(single.spins, batched.spins[i])
 
 
