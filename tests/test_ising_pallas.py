@@ -21,10 +21,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from diffphys import ConfigError, ShapeError, _native, exact, sampling, theory
-from diffphys.models import Ising, fused_checkerboard, ising_checkerboard_metropolis
-from diffphys.models._ising_pallas import philox4x32
 from test_ising_fused import (
     N_CHAINS,
     N_SIGMA,
@@ -35,6 +31,10 @@ from test_ising_fused import (
     _glass,
     _mean_se,
 )
+
+from diffphys import ConfigError, ShapeError, _native, exact, sampling, theory
+from diffphys.models import Ising, fused_checkerboard, ising_checkerboard_metropolis
+from diffphys.models._ising_pallas import philox4x32
 
 native = pytest.mark.skipif(not _native.available(), reason=_native.reason())
 

@@ -270,14 +270,28 @@ def fused_checkerboard(
             )
         if backend == "pallas":
             spins, acc = _ising_pallas.sweeps(
-                state.spins, kbits, state.sweep, params, extra, lattice=lattice,
-                n_sweeps=n_sweeps, tile=_tile(lattice), interpret=interpret,
+                state.spins,
+                kbits,
+                state.sweep,
+                params,
+                extra,
+                lattice=lattice,
+                n_sweeps=n_sweeps,
+                tile=_tile(lattice),
+                interpret=interpret,
             )
             energy = model.energy(from_colours(spins, lattice)).astype(jnp.float32)
             stats = jnp.stack([acc, energy])
         else:
             spins, stats = _call(
-                backend, state.spins, kbits, state.sweep, params, extra, lattice, n_sweeps,
+                backend,
+                state.spins,
+                kbits,
+                state.sweep,
+                params,
+                extra,
+                lattice,
+                n_sweeps,
                 threads,
             )
         energy = stats[1]
