@@ -221,3 +221,7 @@ def test_errors():
         fused_checkerboard(backend="pallas", interpret=False).init(
             jnp.ones((6, 12), jnp.int8), Ising((6, 12))
         )
+    if jax.default_backend() != "gpu":
+        alg, model = fused_checkerboard(backend="pallas", interpret=False), Ising((4, 4))
+        with pytest.raises(ConfigError, match="needs a GPU"):
+            alg.step(jax.random.key(0), alg.init(jnp.ones((4, 4), jnp.int8), model), model)

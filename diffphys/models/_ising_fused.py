@@ -269,6 +269,12 @@ def fused_checkerboard(
                 to_colours(model.h.astype(jnp.float32), lattice),
             )
         if backend == "pallas":
+            if not interpret and jax.default_backend() != "gpu":
+                raise ConfigError(
+                    f"backend='pallas' with interpret=False needs a GPU (JAX's default backend "
+                    f"is {jax.default_backend()!r}); pass interpret=True (slow) or use "
+                    "backend='native'/'jax'."
+                )
             spins, acc = _ising_pallas.sweeps(
                 state.spins,
                 kbits,
