@@ -1,4 +1,5 @@
-"""Command line: `diffphys list | run NAME [--set k=v ...] [--out DIR] [--seed N] [--resume] | bench`."""
+"""Command line: `diffphys list | run NAME [--set k=v ...] [--out DIR] [--seed N] [--resume] |
+bench [NAME | --all [--quick] [--out FILE]]`."""
 
 from __future__ import annotations
 
@@ -130,6 +131,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.all:
+        from ._bench import run_all
+
+        out = Path(args.out) if args.out else None
+        run_all(quick=args.quick, repeats=args.repeats, out=out)
+        return 0
     root = Path(args.dir)
     scripts = sorted(p for p in root.glob("*.py") if not p.name.startswith("_"))
     if not args.name:
@@ -177,6 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name", nargs="?")
     p.add_argument("extra", nargs=argparse.REMAINDER)
     p.add_argument("--dir", default="benchmarks")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="measure every Ising sweep kernel (flips/ns, markdown table; GPU kernels if a GPU "
+        "is present)",
+    )
+    p.add_argument("--quick", action="store_true", help="with --all: tiny sizes (a smoke test)")
+    p.add_argument("--repeats", type=int, default=3, help="with --all: timed runs per case")
+    p.add_argument("--out", help="with --all: also write the markdown table to this file")
     p.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)
     try:

@@ -8,10 +8,13 @@ registers:
 - `backend="native"`: a C++ kernel called through `jax.ffi` (`diffphys/_native/ising_ffi.cc`,
   compiled by `pip install -e .`), OpenMP over rows (one large lattice) or over lattices (a
   vmapped ensemble, one call for all of them: `vmap_method="expand_dims"`).
-- `backend="jax"`: the fallback where the native library was not built (and the path on a
-  GPU): `sweeps_per_step` sweeps of the generic `sampling.checkerboard` kernel, same law,
-  its own random stream (`fold_in(key, absolute sweep index)`, so also resumable exactly).
-  A Pallas GPU kernel of the fused update is not written yet.
+- `backend="pallas"`: a `jax.experimental.pallas` kernel per colour update (the GPU path,
+  `_ising_pallas.py`): tiles over the first lattice axis, Philox bits made in the kernel
+  from (key, absolute sweep index, site), 24-bit acceptance test. On a CPU it runs in
+  Pallas interpret mode (slow; for tests). Not yet run on a GPU in this repository.
+- `backend="jax"`: the fallback where the native library was not built: `sweeps_per_step`
+  sweeps of the generic `sampling.checkerboard` kernel, same law, its own random stream
+  (`fold_in(key, absolute sweep index)`, so also resumable exactly).
 
 **Layout.** Spins are `int8`, stored by colour: `spins[c, r, j]` is the colour-c site
 (colour = sum of the coordinates mod 2) of pair j of row r (the first d-1 coordinates,
@@ -53,9 +56,10 @@ from .. import _native
 from .._errors import ConfigError, ShapeError, check_positive
 from .._types import Array, Float, Int
 from ..sampling import DiscreteInfo, SamplingAlgorithm
+from . import _ising_pallas
 from ._lattice import Ising
 
-BACKENDS = ("auto", "native", "jax")
+BACKENDS = ("auto", "native", "pallas", "jax")
 _NOT_UNIFORM = (
     "a fused_checkerboard state built for uniform couplings was stepped with a non-uniform "
     "model; init it with couplings='bonds'."
@@ -162,6 +166,8 @@ def fused_checkerboard(
     backend: str = "auto",
     couplings: str = "auto",
     threads: int = 0,
+    tile: int | None = None,
+    interpret: bool | None = None,
 ) -> SamplingAlgorithm:
     r"""Exact checkerboard Metropolis for the 2D/3D Ising model as one fused kernel call.
 
@@ -177,12 +183,19 @@ def fused_checkerboard(
     - `beta`: default inverse temperature; `step(..., beta=b)` overrides it per step.
     - `sweeps_per_step`: full sweeps per `step` (one kernel call); the random stream depends
       only on the absolute sweep index, so the chain does not depend on this choice.
-    - `backend`: `"native"` (C++ XLA FFI call, CPU), `"jax"` (generic checkerboard sweeps,
-      module docstring), or `"auto"` (native if the library was built, else jax).
+    - `backend`: `"native"` (C++ XLA FFI call, CPU), `"pallas"` (Pallas kernel, the GPU
+      path; its acceptance test resolves probabilities to $2^{-24}$ and float32's
+      exponential, ~1e-7 relative, instead of the native $2^{-64}$), `"jax"` (generic
+      checkerboard sweeps, module docstring), or `"auto"` (native if the library was built,
+      else jax; pallas is not chosen automatically until it has been validated on a GPU).
     - `couplings`: `"uniform"` (one J and one h: tabulated acceptance), `"bonds"` (per-bond J,
       per-site h), or `"auto"` (uniform when `init` sees a concrete model with uniform J and
       h, else bonds). A uniform state stepped with a non-uniform model raises at run time.
     - `threads`: OpenMP threads of the native kernel (0: all).
+    - `tile`: rows of the first lattice axis per Pallas program (a divisor of it; default:
+      the whole axis in interpret mode, blocks of <= 2^14 sites on a GPU).
+    - `interpret`: run the Pallas kernel in interpret mode (default: unless
+      `jax.default_backend() == "gpu"`).
 
     **Returns:** a `SamplingAlgorithm` whose `init(x, model)` takes ±1 spins of shape
     `model.lattice` and returns a `FusedIsingState` (with `.x` and `.energy`), and whose
@@ -199,8 +212,12 @@ def fused_checkerboard(
         raise ConfigError(f"couplings must be 'auto', 'uniform' or 'bonds', got {couplings!r}.")
     if int(threads) != threads or threads < 0:
         raise ConfigError(f"threads must be a non-negative integer, got {threads!r}.")
+    if tile is not None and (int(tile) != tile or tile < 1):
+        raise ConfigError(f"tile must be a positive integer, got {tile!r}.")
     backend = _resolve_backend(backend)
     n_sweeps = int(sweeps_per_step)
+    if interpret is None:
+        interpret = jax.default_backend() != "gpu"
 
     def init(x, model) -> FusedIsingState:
         lattice = _check_model(model)
@@ -214,6 +231,8 @@ def fused_checkerboard(
                     "couplings='uniform' needs one J on every bond and one h on every site; "
                     "use couplings='bonds' (or 'auto') for this model."
                 )
+        if backend == "pallas":
+            _ising_pallas.check_tile(lattice, _tile(lattice), interpret)
         spins = to_colours(jnp.where(jnp.asarray(x) > 0, 1, -1).astype(jnp.int8), lattice)
         energy = model.energy(x.astype(jnp.int8)).astype(jnp.float32)
         return FusedIsingState(spins, jnp.uint32(0), energy, lattice, uniform)
@@ -249,14 +268,46 @@ def fused_checkerboard(
                 _slot_couplings(model, lattice),
                 to_colours(model.h.astype(jnp.float32), lattice),
             )
-        spins, stats = _call(
-            backend, state.spins, kbits, state.sweep, params, extra, lattice, n_sweeps, threads
-        )
+        if backend == "pallas":
+            if not interpret and jax.default_backend() != "gpu":
+                raise ConfigError(
+                    f"backend='pallas' with interpret=False needs a GPU (JAX's default backend "
+                    f"is {jax.default_backend()!r}); pass interpret=True (slow) or use "
+                    "backend='native'/'jax'."
+                )
+            spins, acc = _ising_pallas.sweeps(
+                state.spins,
+                kbits,
+                state.sweep,
+                params,
+                extra,
+                lattice=lattice,
+                n_sweeps=n_sweeps,
+                tile=_tile(lattice),
+                interpret=interpret,
+            )
+            energy = model.energy(from_colours(spins, lattice)).astype(jnp.float32)
+            stats = jnp.stack([acc, energy])
+        else:
+            spins, stats = _call(
+                backend,
+                state.spins,
+                kbits,
+                state.sweep,
+                params,
+                extra,
+                lattice,
+                n_sweeps,
+                threads,
+            )
         energy = stats[1]
         new = FusedIsingState(
             spins, state.sweep + jnp.uint32(n_sweeps), energy, lattice, state.uniform
         )
         return new, DiscreteInfo(stats[0], energy)
+
+    def _tile(lattice):
+        return int(tile) if tile is not None else _ising_pallas.default_tile(lattice, interpret)
 
     return SamplingAlgorithm(init, step)
 
