@@ -72,8 +72,8 @@ from ._inverse_ising import (
     sessak_monasson_inverse,
     tap_inverse,
 )
-from ._ising import T_C as ISING_2D_TC
 from ._ising import BETA_C_3D as ISING_3D_BETA_C
+from ._ising import T_C as ISING_2D_TC
 from ._ising import (
     ising3d_susceptibility_series,
     onsager_energy,
