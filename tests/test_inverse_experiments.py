@@ -20,8 +20,8 @@ def test_inverse_ising_contract():
     falls with M: from M = 200 to 3200 (16x), the Cramér–Rao law predicts a ratio of 4, and
     with 2 data sets of 10 pairs the ratio is asserted > 2 (saturation would give ~1)."""
     ds = _core.run(
-        "inverse-ising", N=5, beta=[1.2], M=[200, 3200], n_datasets=2, n_steps=400, instances=["sk"],
-        learning_rate=0.1,
+        "inverse-ising", N=5, beta=[1.2], M=[200, 3200], n_datasets=2, n_steps=400,
+        learning_rate=0.1, instances=["sk"],
     )
     assert ds["coupling_error"].dims == ("beta", "M", "method")
     assert set(ds["method"].values) == {
