@@ -265,13 +265,14 @@ def fit_to_observables(ctx: RunContext, cfg: dict) -> xr.Dataset:
     n = cfg["n_iter"]
     traj = np.zeros((len(Ts), n))
     fitted, fitted_err = np.zeros(len(Ts)), np.zeros(len(Ts))
+    fit2 = jax.jit(jax.vmap(lambda k, u: _fit(k, u, cfg), in_axes=(0, None)))  # one compile
     for i, T in enumerate(Ts):
         u_t = float(theory.onsager_energy(np.asarray(T)))
 
         def work(T=T, u_t=u_t):
             keys = jax.random.split(ctx.key("T", T), cfg["n_seeds"])
             with jax.numpy_dtype_promotion("standard"):  # optax's bias correction: int * float
-                b = jax.jit(jax.vmap(lambda k: _fit(k, jnp.float32(u_t), cfg)))(keys)
+                b = fit2(keys, jnp.float32(u_t))
             return {"beta": b}
 
         b = np.asarray(ctx.task(f"T={T}", work)["beta"], np.float64)  # (seeds, iter)
