@@ -76,7 +76,9 @@ def ising3d_susceptibility_series(beta_J, *, order: int = 16) -> np.ndarray:
     Phys. Rev. B 62, 14837 (2000); Campostrini et al., Phys. Rev. E 65, 066127 (2002)). This is
     the reduced susceptibility $k_B T\chi = N\langle m^2\rangle$ of the paramagnet (zero
     field). The series converges for $v < v_c = \tanh\beta_c J \approx 0.2181$; the ratio
-    $a_{n+1}/a_n \approx 4.7$ sets the truncation error, about $a_{n+1}v^{n+1}/(1 - 4.7 v)$.
+    $a_{n+1}/a_n \approx 4.7$ sets the truncation error, about $a_{n+1}v^{n+1}/(1 - 4.7 v)$:
+    through $v^{16}$, below 0.3% at $\beta J = 0.15$, about 5% at 0.18, and the series is
+    useless near $\beta_c J = 0.2216546$.
     On a periodic $L^3$ lattice the coefficients agree with these up to order $L - 1$.
 
     **Arguments:**
