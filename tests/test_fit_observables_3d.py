@@ -29,6 +29,7 @@ def test_series_coefficients_and_ratio():
         theory.ising3d_susceptibility_series(-0.1)
 
 
+@pytest.mark.slow  # CI budget: ~8 CPU-s, most of it compiling the 8^3 sweep
 def test_target_susceptibility_vs_series(key):
     """Reference: the high-temperature series of the simple-cubic susceptibility through v^16
     (OEIS A002913; Butera & Comi 2000; Campostrini et al. 2002). At beta J = 0.15 (v = 0.149,
