@@ -196,7 +196,7 @@ def _stack(x, counts) -> training.SpinData:
     "inverse-ising",
     params=PARAMS,
     validate=_validate,
-    runtime="about 2 min",
+    runtime="about 4 min",
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
 )
@@ -354,8 +354,8 @@ def _summary(ds: xr.Dataset) -> dict:
 def _panel(ax, M, err, err_se, lim, cr, methods, title):
     from matplotlib.ticker import NullFormatter
 
-    for i, m in enumerate(methods):
-        c = f"C{i}"
+    for m in methods:
+        c = f"C{METHODS.index(str(m))}"  # one colour per method in every panel
         ax.errorbar(M, err.sel({"method": m}), err_se.sel({"method": m}),
                     marker="o", ms=4, capsize=2, color=c, label=str(m))
         li = float(lim.sel({"method": m}))
