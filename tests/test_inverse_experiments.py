@@ -21,7 +21,7 @@ def test_inverse_ising_contract():
     with 2 data sets of 10 pairs the ratio is asserted > 2 (saturation would give ~1)."""
     ds = _core.run(
         "inverse-ising", N=5, beta=[1.2], M=[200, 3200], n_datasets=2, n_steps=400,
-        learning_rate=0.1,
+        learning_rate=0.1, instances=["sk"],
     )
     assert ds["coupling_error"].dims == ("beta", "M", "method")
     assert set(ds["method"].values) == {
@@ -70,12 +70,13 @@ def test_fit_to_observables_contract():
     is Onsager's infinite-lattice energy at T* = 3; the L = 8 lattice has that energy at
     T_8 ~ 3.05 (a finite-size shift), which is what the fit must find: within 5 standard errors
     (over 4 seeds) + 0.01 of T_8. A sign error in the fluctuation gradient would run away;
-    no gradient would stay at T_init = 2.4; fitting the infinite lattice would give 3.0."""
+    no gradient would stay at T_init = 2.4; fitting the infinite lattice would give 3.0.
+    The 3D half at a small size: the planted coupling beta J* = 0.18 is recovered from chi."""
     from diffphys import theory
 
     ds = _core.run(
         "fit-to-observables", L=8, T_target=[3.0], n_chains=16, n_sweeps=2, n_iter=200,
-        learning_rate=0.005, n_seeds=4,
+        learning_rate=0.005, n_seeds=6, L3=4, K_target=[0.18], n_target_sweeps=200,
     )
     assert ds["T_trajectory"].dims == ("T_target", "step")
     for name in ds.variables:
@@ -86,7 +87,10 @@ def test_fit_to_observables_contract():
     assert 3.02 < t8 < 3.08, t8
     t, e = float(ds["T_fit"][0]), float(ds["T_fit_err"][0])
     assert abs(t - t8) < 5 * e + 0.01, (t, e, t8)
+    # 3D half: the planted beta J* = 0.18 (4^3 lattice) within 4 standard errors over seeds
+    k, ke = float(ds["K_fit"][0]), float(ds["K_fit_err"][0])
+    assert ke < 0.004 and abs(k - 0.18) < 4 * ke, (k, ke)
     exp = _core.get("fit-to-observables")
     s = exp.summary(ds)
-    assert set(s) >= {"T_fit", "T_fit_err", "z"}
+    assert set(s) >= {"T_fit", "T_fit_err", "z", "K_fit", "K_fit_err", "K_z"}
     plt.close(exp.figure(ds))

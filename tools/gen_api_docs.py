@@ -140,6 +140,7 @@ FAMILIES = {
             "diffphys.models._two_layer",
             "diffphys.models._rnn",
             "diffphys.theory._rnn",
+            "diffphys.theory._rnn_covariance",
             "diffphys.theory._phase_retrieval",
             "diffphys.training._flow",
             "diffphys.curvature",

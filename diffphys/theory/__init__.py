@@ -72,8 +72,14 @@ from ._inverse_ising import (
     sessak_monasson_inverse,
     tap_inverse,
 )
+from ._ising import BETA_C_3D as ISING_3D_BETA_C
 from ._ising import T_C as ISING_2D_TC
-from ._ising import onsager_energy, onsager_free_energy, yang_magnetization
+from ._ising import (
+    ising3d_susceptibility_series,
+    onsager_energy,
+    onsager_free_energy,
+    yang_magnetization,
+)
 from ._kde import (
     distance_rate_function,
     h_clt,
@@ -192,6 +198,8 @@ __all__ = [
     "nonreciprocal_dmft",
     "nonreciprocal_sk_dynamics",
     "onsager_energy",
+    "ising3d_susceptibility_series",
+    "ISING_3D_BETA_C",
     "onsager_free_energy",
     "oscillation_frequency",
     "overlap_rate",
