@@ -49,7 +49,8 @@ PARAMS = {
 }
 
 
-def _simulate(key, g, cfg):
+def _simulate(key, g, cfg, sigma: float = 0.0):
+    """Autocorrelations of `n_networks` independent networks at gain g and noise sigma."""
     n_lag = round(cfg["max_lag"] / cfg["record_dt"])
 
     def one(k):
@@ -63,28 +64,7 @@ def _simulate(key, g, cfg):
             t_burn=cfg["t_burn"],
             t_max=cfg["t_max"],
             record_dt=cfg["record_dt"],
-        )
-        return models.autocorrelation(out["record"], n_lag), out["diverged"]
-
-    c, div = ensemble.run(one, jax.random.split(key, cfg["n_networks"]))
-    return {"C": np.asarray(c), "diverged": np.asarray(div)}
-
-
-def _simulate_noisy(key, g, cfg):
-    n_lag = round(cfg["max_lag"] / cfg["record_dt"])
-
-    def one(k):
-        kj, kx, kr = jax.random.split(k, 3)
-        m = models.RandomRNN.sample(kj, n=cfg["N"], g=g)
-        out = models.simulate_rnn(
-            kr,
-            m,
-            m.random_state(key=kx),
-            dt=cfg["dt"],
-            t_burn=cfg["t_burn"],
-            t_max=cfg["t_max"],
-            record_dt=cfg["record_dt"],
-            sigma=cfg["sigma"],
+            sigma=sigma,
         )
         return models.autocorrelation(out["record"], n_lag), out["diverged"]
 
@@ -205,7 +185,8 @@ def random_rnn(ctx: RunContext, cfg: dict):
     cn, cn_err, cn_th, n_div = [], [], [], []
     for g in g_no:
         sim = ctx.task(
-            f"sim-noisy-g={g:g}", lambda g=g: _simulate_noisy(ctx.key("noisy", g), g, cfg)
+            f"sim-noisy-g={g:g}",
+            lambda g=g: _simulate(ctx.key("noisy", g), g, cfg, sigma=cfg["sigma"]),
         )
         th = ctx.task(
             f"dmft-noisy-g={g:g}",
