@@ -8,6 +8,7 @@ import pytest
 from diffphys import ConfigError, theory
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 @pytest.mark.parametrize("p", [2, 3])
 def test_matches_uniform_grid_at_short_times(p):
     """Against the uniform-grid Heun integrator `cugliandolo_kurchan` (dt = 0.05, itself

@@ -114,6 +114,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_sharded_over_four_cpu_devices_equals_single_device(tmp_path):
     """XLA_FLAGS forces 4 host devices in a fresh process; results must be identical."""
     out = tmp_path / "out.npy"

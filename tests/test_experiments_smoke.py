@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import jax  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from diffphys.experiments import _core  # noqa: E402
 
@@ -29,6 +30,7 @@ def _summary_and_figure(name, ds):
     return s
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_sk_parallel_tempering_contract():
     """Reference: issue 3's contract (`energy_per_spin`, `binder_q`, `p_q` with dims N, T, q),
     and the exact paramagnetic SK energy -beta/2 for T > T_c = 1 (finite-N corrections are
@@ -68,6 +70,7 @@ def test_sk_parallel_tempering_contract():
     assert {"binder_crossing_T", "min_swap_rate", "energy_per_spin_at_T_min"} <= set(s)
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_sk_ground_state_contract():
     """Reference: issue 3's contract (`energy_per_spin` vs N, `summary.json` has `e_inf` and
     its error). At N = 8..16 PT finds the exact ground states; the e_N lie between the
@@ -92,6 +95,7 @@ def test_sk_ground_state_contract():
     assert np.isfinite(s["e_inf"]) and np.isfinite(s["e_inf_err"]) and s["e_inf_err"] > 0
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_nonreciprocal_spin_glass_contract():
     """Reference: issue 3's contract (C(t, t_w) in each phase from simulation and DMFT;
     `summary.json` has the measured and predicted transition). The predicted T_c of the
@@ -149,6 +153,7 @@ def test_nonreciprocal_spin_glass_contract():
     assert s["phase_measured"] == s["phase_predicted"], s
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_dense_capacity_contract():
     """Reference: issue 4's contract (`summary.json` has `exponent_p3`, `exponent_p4`), and the
     capacity of dense memories growing with N (Krotov–Hopfield: P_max ~ N^(p-1)): the fitted

@@ -166,6 +166,7 @@ def test_pytree_parameters_and_bad_shapes():
         scalar_curvature_from_cumulants(jnp.eye(2), jnp.zeros((3, 3, 3)))
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_torus_geometry_equals_generic_and_published_values():
     """The translation-symmetric torus computation equals the generic autodiff
     (`fisher_geometry` of the transfer-matrix ln Z in all 18 couplings) at L = 3, entry by

@@ -266,6 +266,7 @@ def test_overlap_metropolis_matches_enumeration(key):
         assert abs(float(mean) - float(exact_val)) < 5 * float(err) + 1e-4, (mean, err, exact_val)
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_generic_metropolis_on_exponential_loss_model_matches_enumeration(key):
     """Reference: exact enumeration (2^10 states) for the arXiv 2509.06905 model through the generic
     `sampling.heat_bath` kernel and `site_energies`. Tolerance: 5 blocking standard errors."""

@@ -1,6 +1,7 @@
 """The associative-memory experiments keep their public contract (names, dims, summary keys)."""
 
 import numpy as np
+import pytest
 
 from diffphys import theory
 from diffphys.experiments import _core
@@ -16,6 +17,7 @@ def test_hopfield_capacity_contract():
     assert np.all(ds["overlap"].sel(alpha=0.02).values > 0.95)
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_exponential_capacity_contract_and_rate():
     """Reference: the issue's contract (summary `alpha` of P_max = exp(alpha N), variable `P_max`
     with dims family, N) and the finite-N signal-to-noise capacity

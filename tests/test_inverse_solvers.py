@@ -48,7 +48,7 @@ def problems():
 @pytest.mark.parametrize(
     "fit",
     [
-        training.fit_exact,
+        pytest.param(training.fit_exact, marks=pytest.mark.slow),  # ConIII test covers it
         # CI budget: Newton PL and MPF are checked in CI against ConIII (test_inverse_coniii)
         pytest.param(training.fit_pseudolikelihood, marks=pytest.mark.slow),
         pytest.param(training.fit_mpf, marks=pytest.mark.slow),

@@ -11,6 +11,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from diffphys import ensemble, models, observables, sampling, theory
 
@@ -41,6 +42,7 @@ def test_onsager_energy_and_yang_magnetization_at_L64(key):
     assert abs(z) < 4, (float(mean), float(err))
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_binder_cumulants_cross_near_onsager_tc(key):
     """U_4(L = 8) and U_4(L = 16) cross at T_c = 2.2692 within 4 sigma of the interpolated
     crossing plus 0.01 for the finite-size shift of the crossing point (which is below 0.01

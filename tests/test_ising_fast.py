@@ -108,6 +108,7 @@ def test_matches_enumeration_4x4(key, bits):
             assert abs(mean - exact_value) < N_SIGMA * se, (T, name, mean, se, exact_value)
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_matches_enumeration_3d_antiferromagnet(key):
     """A 2x2x4 antiferromagnet (J = -1, 16 spins, 3D classes c = 0, 1, 2) at T = 2.5: energy
     and m^2 equal exact enumeration within 5 sigma over 512 chains."""
@@ -125,6 +126,7 @@ def test_matches_enumeration_3d_antiferromagnet(key):
         assert abs(mean - exact_value) < N_SIGMA * se, (mean, se, exact_value)
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_agrees_with_generic_checkerboard_16x16(key):
     """Mean energy per spin on a 16x16 torus at T = 2.5 equals that of the generic
     `sampling.checkerboard` kernel within 5 combined sigma (64 chains each)."""

@@ -21,16 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_ising_fused import (
-    N_CHAINS,
-    N_SIGMA,
-    P_MIN,
-    _chains,
-    _chi2_pvalue,
-    _final_state_pvalue,
-    _glass,
-    _mean_se,
-)
+from _stats import chi2_pvalue, sampler_pvalue
+from test_ising_fused import N_CHAINS, N_SIGMA, P_MIN, _chains, _glass, _mean_se
 
 from diffphys import ConfigError, ShapeError, _native, exact, sampling, theory
 from diffphys.models import Ising, fused_checkerboard, ising_checkerboard_metropolis
@@ -82,7 +74,7 @@ def _copies_pvalue(key, model, small, n_steps, beta, *, tile, axis, width=1):
 
     idx = run(key)
     probs = np.asarray(exact.probabilities(small, beta), np.float64)
-    return _chi2_pvalue(np.bincount(np.asarray(idx), minlength=probs.size), probs)
+    return chi2_pvalue(np.bincount(np.asarray(idx), minlength=probs.size), probs)
 
 
 def test_2d_copies_of_open_glass_match_enumeration(key):
@@ -135,7 +127,7 @@ def test_vmapped_chains_match_enumeration(key, case):
         "3d-afm-field": (Ising((2, 2, 2), J=-0.6, h=0.4), 0.8),
     }[case]
     alg = fused_checkerboard(sweeps_per_step=5, backend="pallas", tile=1)
-    assert _final_state_pvalue(key, alg, model, 20, beta) > P_MIN
+    assert sampler_pvalue(key, alg, model, 20, beta, N_CHAINS) > P_MIN
 
 
 @pytest.mark.parametrize("lattice", [(6, 16), pytest.param((4, 6, 8), marks=pytest.mark.slow)])

@@ -235,6 +235,7 @@ def test_phase_against_critical_temperature_kappa0(key, T):
         assert exp.oscillation_frequency_measured(c_sim, tau) == pytest.approx(alpha, rel=0.05)
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_p3_dmft_matches_simulation(key):
     """Two antagonistically coupled 3-spin systems (`NonreciprocalPSpin`, alpha = 1, T = 0.8,
     N = 160, 4 disorder samples, dt = 0.01) against the p = 3 DMFT (`nonreciprocal_dmft`,

@@ -216,6 +216,7 @@ def test_sk_metropolis_matches_enumeration(key, kind, h, beta, order):
     _assert_close(q4, q4_exact, "q^4")
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_parallel_tempering_sk_matches_enumeration(key):
     """Reference: exact <E>(beta) at every temperature of a 6-rung ladder and the exact overlap
     Binder ratio <q^4>/<q^2>^2 at the lowest temperature, for an N = 10 Gaussian SK sample
@@ -305,6 +306,7 @@ def test_sk_metropolis_vmaps_over_disorder_and_chunks(key):
     np.testing.assert_allclose(np.asarray(e1), np.asarray(ref), atol=1e-3)
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_parallel_tempering_sk_gaussian_identity_beyond_enumeration(key):
     """Reference: for Gaussian couplings at h = 0, integration by parts over J_ij gives, at every
     N and T, [<E>]/N = -(beta/2)(1 - [<q^2>]) exactly in equilibrium (the SK form of the

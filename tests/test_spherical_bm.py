@@ -135,6 +135,7 @@ def test_rank_one_sampler_is_exact(key):
     np.testing.assert_allclose(np.asarray(jnp.sum(x**2, 1)), N, rtol=1e-5)
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_posterior_langevin_samples_prior_without_data(key):
     """With K = 0 the posterior is the prior: off-diagonal W_ij ~ N(0, 1/(gamma eta N)),
     W_ii ~ N(0, 2/(gamma eta N)). Euler-Maruyama with gamma eta N dt = 0.03 biases the variance
@@ -191,6 +192,7 @@ def test_map_fit_matches_large_n_couplings(key):
     assert float(jnp.abs(vec[:, -1] @ u)) > 0.85
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_ensemble_of_identical_models_is_the_model(key):
     """An ensemble of S identical models has the log density of the model itself."""
     a = jax.random.normal(key, (N, N))
@@ -203,6 +205,7 @@ def test_ensemble_of_identical_models_is_the_model(key):
     )
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_theory_against_simulation_paramagnetic():
     """Large-N theory vs simulation at N = 64, omega = 2, gamma = 3, eta = 4, K = 1, 2
     (paramagnetic posterior), one seed, 2000 test points (MAP starts at its paramagnetic

@@ -25,6 +25,7 @@ def _flat(tree):
     return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_pcd_gradient_matches_exact(key):
     """Reference: exact gradient of -log-likelihood. 8 independent PCD estimates (each 2000
     chains equilibrated by 30 sweeps, minibatches of 2000); their mean agrees with the exact gradient
@@ -49,6 +50,7 @@ def test_pcd_gradient_matches_exact(key):
     assert float(jnp.max(z)) < 5.0, np.asarray(z)
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_pcd_training_reaches_exact_training_likelihood(key):
     """Reference: exact-gradient training (same optimiser, same steps). After 300 momentum-SGD
     steps exact training gains > 0.3 nats over the independent-site start, and PCD-20 (1000

@@ -105,6 +105,7 @@ def test_hessian_vector_product_is_enumerated_covariance(key):
             ising_transfer_hvp(J, h, beta, tangents=(jnp.zeros((2, 2, 2)), zh, 0.0))
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 @pytest.mark.parametrize("L", [3, 4])
 def test_derivatives_are_enumerated_cumulants(key, L):
     """Derivatives of ln Z against enumerated Boltzmann cumulants (float64, random per-bond J
