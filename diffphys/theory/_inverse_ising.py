@@ -187,8 +187,9 @@ def _nmf(m, C):
     return jnp.arctanh(m) - J @ m, J
 
 
-def tap_inverse(m, C) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
-    r"""TAP inversion (Kappen & Rodríguez 1998; Tanaka 1998).
+def tap_inverse(m, C):
+    r"""TAP inversion (Kappen & Rodríguez 1998; Tanaka 1998; Potts: derived here, see
+    `_tap_potts`).
 
     Solves $(c^{-1})_{ij} = -J_{ij} - 2J_{ij}^2 m_i m_j$ for each pair,
 
@@ -198,11 +199,87 @@ def tap_inverse(m, C) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
     the data are far from the weak-coupling regime, is clipped to 0), and
     $h_i = \operatorname{artanh} m_i - \sum_j J_{ij} m_j + m_i \sum_j J_{ij}^2 (1 - m_j^2)$.
 
+    For q-state Potts frequencies (m of shape (N, q), C of shape (N, N, q, q)) the
+    second-order Plefka inversion of the Potts model, see the module docstring: per pair the
+    $(q-1)^2$ quadratic equations $(c^{-1})_{ia,jb} = -J_{ij}(a,b) - \tfrac12 T_{ij}(a,b)$ are
+    solved by Newton's method from the nMF couplings; a pair whose iteration does not converge
+    (data far from weak coupling) gets NaN couplings, and the fields of its sites are NaN.
+    For q = 2 this is the Ising TAP inversion above.
+
     **Arguments:** as `mean_field_inverse`.
 
-    **Returns:** `(h, J)`.
+    **Returns:** `(h, J)`, Potts: in the zero-sum gauge.
     """
+    if jnp.ndim(m) == 2:
+        return _tap_potts(*_check_potts(m, C))
     return _tap(*_check(m, C))
+
+
+def _potts_restricted(m, C):
+    """Connected correlations restricted to the first q-1 states, as (N r, N r), r = q - 1."""
+    n, q = m.shape
+    eye = jnp.eye(n, dtype=m.dtype)[:, :, None, None]
+    self_block = jnp.eye(q, dtype=m.dtype) * m[:, :, None]
+    full = C * (1 - eye) + eye * self_block[:, None]
+    c = full - jnp.einsum("ia,jb->ijab", m, m)
+    r = q - 1
+    return c[:, :, :r, :r].transpose(0, 2, 1, 3).reshape(n * r, n * r)
+
+
+def _plefka_pair(J, mi, mj):
+    """For one ordered pair (i, j) in the lattice-gas gauge (r = q - 1 states): T(a, b) =
+    d^2/dm_i(a) dm_j(b) of tr(J^T C_i J C_j), and d/dm_i(a) of it, with C_k = diag(m_k) -
+    m_k m_k^T. With g = m_i^T J and B = J - 1 g^T (rows B_a):
+    T(a, b) = B_ab^2 - g_b^2 - 2 B_ab (B_a . m_j) + 2 g_b (g . m_j) and
+    d/dm_i(a) = B_a^T C_j B_a - g^T C_j g."""
+    g = mi @ J
+    B = J - g[None, :]
+    Bm = B @ mj
+    T = B**2 - g[None, :] ** 2 - 2 * B * Bm[:, None] + 2 * g[None, :] * (g @ mj)
+    Cj = jnp.diag(mj) - jnp.outer(mj, mj)
+    dfi = jnp.einsum("ay,yw,aw->a", B, Cj, B) - g @ Cj @ g
+    return T, dfi
+
+
+@jax.jit
+def _tap_potts(m, C):
+    n, q = m.shape
+    r = q - 1
+    mr = m[:, :r]
+    A = jnp.linalg.inv(_potts_restricted(m, C)).reshape(n, r, n, r).transpose(0, 2, 1, 3)
+    off = 1 - jnp.eye(n, dtype=m.dtype)
+    A = A * off[:, :, None, None]
+    A = 0.5 * (A + A.transpose(1, 0, 3, 2))
+    mi = jnp.broadcast_to(mr[:, None], (n, n, r)).reshape(n * n, r)
+    mj = jnp.broadcast_to(mr[None, :], (n, n, r)).reshape(n * n, r)
+    Ap = A.reshape(n * n, r, r)
+    tol = 1e3 * jnp.finfo(m.dtype).eps
+
+    def resid(Jf, a, x, y):
+        Jp = Jf.reshape(r, r)
+        return (Jp + 0.5 * _plefka_pair(Jp, x, y)[0] + a).reshape(-1)
+
+    def newton(a, x, y):
+        def body(_, Jf):
+            F = resid(Jf, a, x, y)
+            Jac = jax.jacfwd(resid)(Jf, a, x, y)
+            return Jf - jnp.linalg.solve(Jac, F)
+
+        Jf = jax.lax.fori_loop(0, 30, body, -a.reshape(-1))
+        F = resid(Jf, a, x, y)
+        ok = jnp.all(jnp.isfinite(Jf)) & (
+            jnp.max(jnp.abs(F)) <= tol * (1 + jnp.max(jnp.abs(a)))
+        )
+        return jnp.where(ok, Jf, jnp.nan).reshape(r, r)
+
+    Jr = jax.vmap(newton)(Ap, mi, mj).reshape(n, n, r, r) * off[:, :, None, None]
+    Jr = 0.5 * (Jr + Jr.transpose(1, 0, 3, 2))
+    _, dfi = jax.vmap(_plefka_pair)(Jr.reshape(n * n, r, r), mi, mj)
+    dfi = (dfi.reshape(n, n, r) * off[:, :, None]).sum(1)
+    hr = jnp.log(mr) - jnp.log(m[:, -1:]) - jnp.einsum("ijab,jb->ia", Jr, mr) - 0.5 * dfi
+    J = jnp.zeros((n, n, q, q), m.dtype).at[:, :, :r, :r].set(Jr)
+    h = jnp.zeros((n, q), m.dtype).at[:, :r].set(hr)
+    return _zero_sum(h, J)
 
 
 def _tap_fields(m, J):
