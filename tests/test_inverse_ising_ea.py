@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 
 from diffphys import exact, models, training
-from diffphys.experiments.inverse_ising import _cramer_rao, _pair_rmse, lattice_couplings
+from diffphys.experiments.inverse_ising import (
+    _cramer_rao,
+    _pair_rmse,
+    _planted_ea,
+    lattice_couplings,
+)
 
 
 def test_lattice_couplings_graph():
@@ -18,6 +23,30 @@ def test_lattice_couplings_graph():
     assert np.array_equal(mask, J != 0)
     assert J[0, 4] == bonds[0, 0, 0] and J[0, 1] == bonds[1, 0, 0]
     assert J[8, 0] == bonds[0, 2, 0] and J[3, 0] == bonds[1, 0, 3]  # periodic wraps
+
+
+def test_planted_ea_local_field_scale():
+    """Reference: the planted EA bonds are beta z / sqrt(4) on the 4-neighbour lattice, so the
+    local-field variance sum_j J_ij^2 averages to beta^2 over sites and bond draws (z ~ N(0, 1):
+    mean of 4 z^2 / 4 = 1), the SK scale; the unscaled beta z would give 4 beta^2. Bimodal
+    bonds (z = +-1) give exactly beta^2 at every site."""
+
+    class Ctx:
+        def key(self, *names):
+            k = jax.random.key(0)
+            for n in names:
+                k = jax.random.fold_in(k, hash(str(n)) & 0x7FFF)
+            return k
+
+    beta = 0.8
+    cfg = {"ea_shape": [4, 4], "ea_bonds": "bimodal", "h_scale": 0.1}
+    model, mask = _planted_ea(Ctx(), cfg, beta)
+    np.testing.assert_allclose(np.sum(np.asarray(model.J) ** 2, axis=1), beta**2, rtol=1e-6)
+    cfg["ea_bonds"] = "gaussian"
+    v = [np.mean(np.sum(np.asarray(_planted_ea(Ctx(), cfg, b)[0].J) ** 2, axis=1)) / b**2
+         for b in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2)]  # 8 independent draws, 256 bonds
+    # mean of 256 z^2: 1 +- sqrt(2/256) = 1 +- 0.09 (4 sigma: 0.35)
+    assert abs(np.mean(v) - 1.0) < 0.35, v
 
 
 def test_masked_ml_error_vs_cramer_rao(key):
@@ -80,6 +109,8 @@ def test_inverse_ising_ea_contract():
         assert {"long_name", "units"} <= set(ds[name].attrs), name
     for name in ds.data_vars:
         assert np.all(np.isfinite(ds[name].values)), name
+    assert float(ds["finite_fraction_ea"].min()) == 1.0
+    assert float(ds["converged_ea_infinite_M"].min()) == 1.0
     lim = ds["coupling_error_ea_infinite_M"].sel(beta=0.5)
     for m in ("exact", "pseudolikelihood", "mpf"):
         assert float(lim.sel({"method": m, "pairs": "edges"})) < 1e-3, m
