@@ -226,7 +226,8 @@ def test_potts_tap_error_scaling_and_gauge(key):
     scale as eps^3, while nMF's scale as eps^2: slopes of log(max error) vs log(eps) over
     eps = 0.01..0.04, TAP in (2.7, 3.3) (measured 2.95 / 2.98; a first-order-correct inversion
     gives ~2), and the TAP error at eps = 0.04 below 1/20 of nMF's (measured 1/67, 1/51).
-    Permuting the states (a different dropped reference state) permutes the zero-sum result."""
+    Permuting the states (a different dropped reference state) permutes the zero-sum result;
+    at strong coupling the non-converged pairs are NaN."""
     eps = np.array([0.01, 0.02, 0.04])
     perm = jnp.asarray([2, 0, 1])
     with jax.enable_x64(True):
@@ -244,6 +245,14 @@ def test_potts_tap_error_scaling_and_gauge(key):
         np.testing.assert_allclose(Jp, J[:, :, perm][:, :, :, perm], atol=1e-10)
         np.testing.assert_allclose(hp, h[:, perm], atol=1e-10)
         np.testing.assert_allclose(J.sum(axis=3), 0.0, atol=1e-12)
+        # strong coupling (eps = 1): the fixed point diverges for some pairs (measured 8 of
+        # 10); they are NaN, with NaN fields on their sites, the rest finite (flagged, not
+        # silently wrong)
+        h1, J1 = theory.tap_inverse(*_potts_moments(models.PairwisePotts(base.h, base.J), 5, 3))
+        bad = np.isnan(np.asarray(J1)).any(axis=(2, 3))
+        assert 0 < bad.sum() and np.array_equal(bad, bad.T)
+        assert np.array_equal(np.isnan(np.asarray(h1)).any(axis=1), bad.any(axis=1))
+        assert np.all(np.isfinite(np.asarray(J1)[~bad]))
     slopes = np.polyfit(np.log(eps), np.log(np.asarray(err)), 1)[0]
     assert np.all((2.7 < slopes) & (slopes < 3.3)), (slopes, err)
     assert err[-1][0] < err_n[0] / 20 and err[-1][1] < err_n[1] / 20, (err[-1], err_n)
