@@ -24,14 +24,23 @@ Theory beside simulation (both computed exactly by enumeration of the planted mo
 
 Sparse instances: a planted Edwards–Anderson spin glass on a periodic 2D lattice of shape
 `ea_shape` (N = product <= 16, each axis >= 3 so that the periodic neighbours are distinct),
-$J_{xy} = \beta z_{xy}$ on the 2N lattice edges ($z$ Gaussian or ±1, `ea_bonds`, from
-`models.random_bond_couplings`), zero elsewhere, fields as above; sampled exactly in the same
-way. ML, PL and MPF are fitted WITH the lattice as coupling mask (they know the graph: off the
+$J_{xy} = \beta z_{xy}/\sqrt{k}$ on the 2N lattice edges, $k = 4$ the coordination number
+($z$ Gaussian or ±1, `ea_bonds`, from `models.random_bond_couplings`), zero elsewhere, fields
+as above; sampled exactly in the same way. The $1/\sqrt k$ gives every spin the local-field
+variance $\sum_j J_{ij}^2 = \beta^2$ of the SK instance (which has $\beta^2 (N-1)/N$), so one
+beta means the same coupling strength on both instances (unscaled, $\beta = 1.2$ on the lattice
+is far in the glassy regime: the fits do not converge and the closed forms break down). ML, PL and MPF are fitted WITH the lattice as coupling mask (they know the graph: off the
 edges their couplings are exactly zero); the closed-form inversions do not know it. For every
 method the RMS error is reported over all pairs, over the true edges and over the non-edges.
 The Cramér–Rao reference of the masked ML fit is the same formula with the sufficient
 statistics restricted to the fields and the edges ($s_i$, $s_i s_j$ for edges (ij)), RMS over
 edges.
+
+Every NaN in the results has a flag next to it: `finite_fraction` (fraction of data sets
+where a method's couplings are finite; a closed form's TAP discriminant or Sessak–Monasson pair
+marginal can fail at strong coupling) and `converged_fraction` (finite AND converged) for the
+finite-M errors, `converged_infinite_M` (1 = finite and converged) for the M -> infinity
+limits; `_ea` suffixed for the EA instance.
 
 Every (instance, beta, M) triple is one checkpointed task. All data sets are stored as the $2^N$
 configurations with their sample counts as weights, so one compilation per method serves
@@ -73,7 +82,8 @@ PARAMS = {
                        choices=("sk", "ea")),
     "ea_shape": Param([3, 4], "periodic 2D lattice of the EA instance (N = product <= 16)",
                       ge=3),
-    "ea_bonds": Param("gaussian", "EA bond distribution (times beta)",
+    "ea_bonds": Param("gaussian", "EA bond distribution (times beta/sqrt(4): the local "
+                      "field variance beta^2 of SK)",
                       choices=("gaussian", "bimodal")),
 }
 
@@ -125,7 +135,8 @@ def _planted_ea(ctx: RunContext, cfg: dict, beta: float) -> tuple[models.SK, np.
     J, mask = lattice_couplings(np.asarray(bonds), shape)
     n = J.shape[0]
     h = beta * cfg["h_scale"] * jax.random.normal(kh, (n,), jnp.float32)
-    return models.SK(jnp.asarray(beta * J, jnp.float32), h), mask
+    k = 2 * len(shape)  # coordination: the local-field variance is beta^2, as for SK
+    return models.SK(jnp.asarray(beta * J / np.sqrt(k), jnp.float32), h), mask
 
 
 def _pair_rmse(J_fit, J_true, pairs=None):
@@ -215,6 +226,8 @@ def inverse_ising(ctx: RunContext, cfg: dict) -> xr.Dataset:
         err = np.zeros((len(betas), len(Ms), len(METHODS), *tail))
         err_se = np.zeros_like(err)
         conv = np.zeros((len(betas), len(Ms), len(METHODS)))
+        fin = np.zeros_like(conv)
+        inf_conv = np.zeros((len(betas), len(METHODS)))
         inf_err = np.zeros((len(betas), len(METHODS), *tail))
         cr = np.zeros(len(betas))
         for b, beta in enumerate(betas):
@@ -235,6 +248,7 @@ def inverse_ising(ctx: RunContext, cfg: dict) -> xr.Dataset:
 
             out = ctx.task(f"{pre}beta={beta}/M=inf", limit)
             inf_err[b] = out["err"]
+            inf_conv[b] = np.asarray(out["conv"], np.float64)
             for k, M in enumerate(Ms):
 
                 def work(x=x, p=p, M=M, beta=beta, J_true=J_true, mask=mask, pre=pre):
@@ -251,12 +265,15 @@ def inverse_ising(ctx: RunContext, cfg: dict) -> xr.Dataset:
                 err[b, k] = np.mean(e, axis=0)
                 err_se[b, k] = np.std(e, axis=0, ddof=1) / np.sqrt(S)
                 conv[b, k] = np.mean(np.asarray(out["conv"], np.float64), axis=0)
+                fin[b, k] = np.mean(np.isfinite(e).reshape(S, len(METHODS), -1).all(-1), axis=0)
         sfx = "_ea" if ea else ""
         dims = ("beta", "M", "method", "pairs") if ea else ("beta", "M", "method")
         data_vars.update({
             f"coupling_error{sfx}": (dims, err),
             f"coupling_error{sfx}_err": (dims, err_se),
             f"converged_fraction{sfx}": (("beta", "M", "method"), conv),
+            f"finite_fraction{sfx}": (("beta", "M", "method"), fin),
+            f"converged{sfx}_infinite_M": (("beta", "method"), inf_conv),
             f"coupling_error{sfx}_infinite_M": (("beta", "method", *dims[3:]), inf_err),
             f"coupling_error{sfx}_cramer_rao": (("beta", "M"), cr[:, None] / np.sqrt(M_arr)[None]),
         })
@@ -268,6 +285,11 @@ def inverse_ising(ctx: RunContext, cfg: dict) -> xr.Dataset:
                                      "1"),
             f"converged_fraction{sfx}": (f"fraction of data sets where the fit converged ({what})",
                                          "1"),
+            f"finite_fraction{sfx}": (
+                f"fraction of data sets where the method's couplings are finite ({what})", "1"),
+            f"converged{sfx}_infinite_M": (
+                f"1 if the method on the exact moments converged to finite couplings ({what})",
+                "1"),
             f"coupling_error{sfx}_infinite_M": (
                 f"RMS coupling error of the method on the exact moments ({what})", "1"),
             f"coupling_error{sfx}_cramer_rao": (
