@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffphys import ConfigError, ShapeError, models, observables, theory
+from diffphys import ConfigError, ShapeError, models, observables, sampling, theory
 
 
 def test_coupling_statistics(key):
@@ -64,7 +64,7 @@ def test_errors():
         models.SphericalPSpin(jnp.zeros((3, 4)), 2)
     model = models.SphericalPSpin.sample(jax.random.key(0), 10, 2)
     with pytest.raises(ShapeError):
-        models.spherical_langevin().init(jnp.ones(11), model)
+        sampling.langevin(spherical=True).init(jnp.ones(11), model)
 
 
 def test_paramagnetic_energy(key):
@@ -136,3 +136,17 @@ def test_langevin_matches_exact_p2_dynamics(key):
         later = t >= tw
         check(cs[:, row][:, later], exact.correlation(t[later], tw))
     check(es, np.interp(t, exact.t, exact.energy))
+
+
+def test_langevin_state_energy_is_total_energy_of_x(key):
+    """The one spherical sampler's state convention: `state.energy` is the total energy
+    H(state.x) (not per spin, not lagged by a step), as in every sampler's state; reference:
+    `SphericalPSpin.energy` evaluated afresh on the state's x, and `x` on the sphere."""
+    for p, n in ((2, 40), (3, 12)):
+        model = models.SphericalPSpin.sample(key, n, p)
+        alg = sampling.langevin(beta=2.0, dt=0.02, spherical=True)
+        s = alg.init(model.random_state(key=key), model)
+        s, tr = sampling.run(key, alg, s, model, 30, record=lambda s: (s.x, s.energy), every=10)
+        x, e = tr["record"]
+        np.testing.assert_allclose(np.sum(np.asarray(x) ** 2, axis=1), n, rtol=1e-5)
+        np.testing.assert_allclose(e, jax.vmap(model.energy)(x), rtol=1e-5, atol=1e-5)

@@ -83,11 +83,7 @@ from ._rnn import (
 )
 from ._sk import MAX_COUPLINGS, SK, PSpin, SKState, sk_metropolis
 from ._spherical import (
-    SphericalLangevinInfo,
-    SphericalLangevinState,
     SphericalPSpin,
-    project_to_sphere,
-    spherical_langevin,
     spherical_quench,
 )
 from ._spherical_bm import (
@@ -177,8 +173,6 @@ __all__ = [
     "sbm_sample_rank_one",
     "sbm_second_moment",
     "to_sphere",
-    "SphericalLangevinInfo",
-    "SphericalLangevinState",
     "SphericalPSpin",
     "autocorrelation",
     "active_bonds",
@@ -204,7 +198,6 @@ __all__ = [
     "overlap_metropolis",
     "phase_retrieval_grad",
     "probability_flow",
-    "project_to_sphere",
     "random_bond_couplings",
     "random_patterns",
     "random_student",
@@ -217,7 +210,6 @@ __all__ = [
     "simulate_rnn",
     "simulate_with_entropy_production",
     "sk_metropolis",
-    "spherical_langevin",
     "sphere_retraction",
     "spherical_quench",
     "supervised_overlap_low_load",
