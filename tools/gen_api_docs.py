@@ -124,6 +124,7 @@ FAMILIES = {
             "diffphys.models._diffusion_sampling",
             "diffphys.models._kde",
             "diffphys.models._entropy_production",
+            "diffphys.theory._entropy_production",
             "diffphys.theory._diffusion",
             "diffphys.theory._kde",
             "diffphys.training._score",

@@ -23,8 +23,6 @@ from ._entropy_production import (
     ActiveOUParticles,
     LinearOU,
     entropy_production_rate,
-    linear_entropy_production,
-    lyapunov_covariance,
     simulate_with_entropy_production,
 )
 from ._exponential_memory import ExponentialLossMemory, ExponentialMemory
@@ -40,7 +38,6 @@ from ._hopfield_supervised import (
     dense_hebbian,
     load_digits_binary,
     noisy_examples,
-    supervised_overlap_low_load,
 )
 from ._ising_fast import IsingCheckerboardState, ising_checkerboard_metropolis
 from ._ising_fused import FusedIsingState, fused_checkerboard
@@ -185,11 +182,9 @@ __all__ = [
     "fused_checkerboard",
     "independent_site_bias",
     "ising_checkerboard_metropolis",
-    "linear_entropy_production",
     "load_digits_binary",
     "log_likelihood",
     "lyapunov_spectrum",
-    "lyapunov_covariance",
     "noisy_examples",
     "nonreciprocal_langevin",
     "ou_mean_scale",
@@ -212,7 +207,6 @@ __all__ = [
     "sk_metropolis",
     "sphere_retraction",
     "spherical_quench",
-    "supervised_overlap_low_load",
     "swendsen_wang",
     "time_embedding",
     "wolff",

@@ -38,6 +38,7 @@ from ._dmft_nonreciprocal import (
     semicircle_quadrature,
     sk_aging_correlation,
 )
+from ._entropy_production import linear_entropy_production, lyapunov_covariance
 from ._fisher import (
     FisherGeometry,
     TorusFisherGeometry,
@@ -64,6 +65,7 @@ from ._hopfield import (
     exponential_capacity_snr,
     exponential_stable_fraction,
     overlap_rate,
+    supervised_overlap_low_load,
 )
 from ._inverse_ising import (
     connected_correlation,
@@ -192,7 +194,9 @@ __all__ = [
     "h_clt",
     "h_glass",
     "ising_torus_fisher_geometry",
+    "linear_entropy_production",
     "log_density_per_dim",
+    "lyapunov_covariance",
     "mean_participation_ratio",
     "nearest_distance",
     "nonreciprocal_dmft",
@@ -237,6 +241,7 @@ __all__ = [
     "sk_rs_free_energy",
     "sk_rs_ground_state_energy",
     "sk_rs_overlap",
+    "supervised_overlap_low_load",
     "speciation_time",
     "speciation_time_from_data",
     "spherical_sk_equilibrium_energy",
