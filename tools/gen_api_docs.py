@@ -139,6 +139,7 @@ FAMILIES = {
         [
             "diffphys.models._phase_retrieval",
             "diffphys.models._two_layer",
+            "diffphys.theory._ntk",
             "diffphys.models._rnn",
             "diffphys.theory._rnn",
             "diffphys.theory._rnn_covariance",

@@ -100,19 +100,13 @@ from ._two_layer import (
     QuadraticTeacher,
     TwoLayer,
     centred_loss,
-    kernel_regression,
-    linearised_gd,
     ntk_alignment,
     ntk_gram,
-    ntk_infinite_width,
 )
 
 __all__ = [
-    "ntk_infinite_width",
     "ntk_gram",
     "ntk_alignment",
-    "linearised_gd",
-    "kernel_regression",
     "centred_loss",
     "TwoLayer",
     "QuadraticTeacher",

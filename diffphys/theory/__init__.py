@@ -91,6 +91,7 @@ from ._kde import (
     nearest_distance,
     tail_index,
 )
+from ._ntk import kernel_regression, linearised_gd, ntk_infinite_width
 from ._phase_retrieval import (
     PhaseRetrievalOutlier,
     phase_retrieval_hessian_bbp,
@@ -194,13 +195,16 @@ __all__ = [
     "h_clt",
     "h_glass",
     "ising_torus_fisher_geometry",
+    "kernel_regression",
     "linear_entropy_production",
+    "linearised_gd",
     "log_density_per_dim",
     "lyapunov_covariance",
     "mean_participation_ratio",
     "nearest_distance",
     "nonreciprocal_dmft",
     "nonreciprocal_sk_dynamics",
+    "ntk_infinite_width",
     "onsager_energy",
     "ising3d_susceptibility_series",
     "ISING_3D_BETA_C",
