@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from diffphys import ConfigError, models, training
+from diffphys import ConfigError, models, theory, training
 
 A = np.array([[1.0, -1.5], [0.7, 2.0]])  # non-symmetric drift: a non-equilibrium steady state
 D = np.array([1.0, 0.5])
@@ -19,14 +19,14 @@ def test_linear_closed_form():
     j = np.array([[0.0, -1.0], [1.0, 0.0]])
     for w in (0.0, 0.5, 2.0):
         np.testing.assert_allclose(
-            models.linear_entropy_production(np.eye(2) + w * j, 1.0), 2 * w**2, atol=1e-10
+            theory.linear_entropy_production(np.eye(2) + w * j, 1.0), 2 * w**2, atol=1e-10
         )
     sym = np.array([[2.0, 0.3], [0.3, 1.0]])
-    np.testing.assert_allclose(models.linear_entropy_production(sym, 1.0), 0.0, atol=1e-10)
-    s = models.lyapunov_covariance(A, D)
+    np.testing.assert_allclose(theory.linear_entropy_production(sym, 1.0), 0.0, atol=1e-10)
+    s = theory.lyapunov_covariance(A, D)
     np.testing.assert_allclose(A @ s + s @ A.T, 2 * np.diag(D), atol=1e-10)
     with pytest.raises(ConfigError):
-        models.lyapunov_covariance(-np.eye(2), 1.0)
+        theory.lyapunov_covariance(-np.eye(2), 1.0)
 
 
 def test_exact_score_and_path_estimators_match_closed_form(key):

@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from diffphys import ConfigError, models, training
+from diffphys import ConfigError, models, theory, training
 from diffphys.experiments import _core
 
 
@@ -36,7 +36,7 @@ def test_ntk_infinite_width(key):
     x = jax.random.normal(k_x, (8, D)) / jnp.sqrt(D)
     net = models.TwoLayer.sample(k_w, N=N, D=D, alpha=3.0, eps=eps)
     K = net.learning_rate * net.ntk(x)
-    K_inf = models.ntk_infinite_width(x, eps=eps)
+    K_inf = theory.ntk_infinite_width(x, eps=eps)
     g = 1.0 + eps * (x @ net.w.T)  # (P, N): the N terms of the mean
     terms = g[:, None, :] * g[None, :, :] * (x @ x.T)[:, :, None]
     se = jnp.std(terms, axis=-1) / jnp.sqrt(N)
@@ -68,7 +68,7 @@ def test_linearised_model_is_exact_gd_in_ntk_eigenbasis(small):
         record_at=times,
         record=rec,
     )
-    f_tr, f_te = models.linearised_gd(
+    f_tr, f_te = theory.linearised_gd(
         net.ntk(task.x_train),
         task.y_train,
         learning_rate=eta,
@@ -87,7 +87,7 @@ def test_kernel_regression_vs_float64_solve(small):
     task, net = small
     K = net.learning_rate * net.ntk(task.x_train)
     Kt = net.learning_rate * net.ntk(task.x_test, task.x_train)
-    pred = models.kernel_regression(K, task.y_train, Kt)
+    pred = theory.kernel_regression(K, task.y_train, Kt)
     K64 = np.asarray(K, np.float64)
     c = np.linalg.pinv(K64, rcond=1e-6, hermitian=True) @ np.asarray(task.y_train, np.float64)
     ref = np.asarray(Kt, np.float64) @ c
@@ -96,7 +96,7 @@ def test_kernel_regression_vs_float64_solve(small):
     lam = lam[lam > 1e-6 * lam.max()]
     eta = 30 / (2 * lam.max())  # stable: the fastest mode decays in one step
     t_inf = float(np.round(60.0 * lam.max() / lam.min()))  # e^-60 of the slowest mode
-    _, f_te = models.linearised_gd(K, task.y_train, learning_rate=eta, t=t_inf, K_test_train=Kt)
+    _, f_te = theory.linearised_gd(K, task.y_train, learning_rate=eta, t=t_inf, K_test_train=Kt)
     np.testing.assert_allclose(f_te, ref, rtol=2e-3, atol=2e-3 * np.abs(ref).max())
 
 

@@ -51,7 +51,7 @@ def test_low_load_retrieval_matches_majority_vote(key):
         return jnp.mean(x.astype(jnp.float32) * arch[0])
 
     m = np.asarray(diffphys.ensemble.run(one, jax.random.split(key, 4)))
-    theory = float(models.supervised_overlap_low_load(M, r)[0])
+    theory = float(diffphys.theory.supervised_overlap_low_load(M, r)[0])
     se = np.sqrt((1 - theory**2) / n) / 2
     assert abs(m.mean() - theory) < 5 * se + 1e-3, (m, theory)
 

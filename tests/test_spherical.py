@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from diffphys import ConfigError, ShapeError, models, observables, theory
+from diffphys import ConfigError, ShapeError, models, observables, sampling, theory
 
 
 def test_coupling_statistics(key):
@@ -64,7 +64,7 @@ def test_errors():
         models.SphericalPSpin(jnp.zeros((3, 4)), 2)
     model = models.SphericalPSpin.sample(jax.random.key(0), 10, 2)
     with pytest.raises(ShapeError):
-        models.spherical_langevin().init(jnp.ones(11), model)
+        sampling.langevin(spherical=True).init(jnp.ones(11), model)
 
 
 def test_paramagnetic_energy(key):
@@ -136,3 +136,18 @@ def test_langevin_matches_exact_p2_dynamics(key):
         later = t >= tw
         check(cs[:, row][:, later], exact.correlation(t[later], tw))
     check(es, np.interp(t, exact.t, exact.energy))
+
+
+def test_langevin_state_energy_is_total_energy_of_x(key):
+    """The one spherical sampler's state convention: `state.energy` is the total energy
+    H(state.x) (not per spin, not lagged by a step), as in every sampler's state; reference:
+    `SphericalPSpin.energy` evaluated afresh on the state's x, and `x` on the sphere."""
+    alg = sampling.langevin(beta=2.0, dt=0.02, spherical=True)
+    n = 40
+    model = models.SphericalPSpin.sample(key, n, 2)
+    s = alg.init(model.random_state(key=key), model)
+    for k in jax.random.split(key, 3):
+        s, info = alg.step(k, s, model)
+        assert float(jnp.sum(s.x**2)) == pytest.approx(n, rel=1e-5)
+        assert float(s.energy) == pytest.approx(float(model.energy(s.x)), rel=1e-5, abs=1e-5)
+        assert float(info.energy) == float(s.energy)

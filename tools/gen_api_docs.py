@@ -124,6 +124,7 @@ FAMILIES = {
             "diffphys.models._diffusion_sampling",
             "diffphys.models._kde",
             "diffphys.models._entropy_production",
+            "diffphys.theory._entropy_production",
             "diffphys.theory._diffusion",
             "diffphys.theory._kde",
             "diffphys.training._score",
@@ -138,6 +139,7 @@ FAMILIES = {
         [
             "diffphys.models._phase_retrieval",
             "diffphys.models._two_layer",
+            "diffphys.theory._ntk",
             "diffphys.models._rnn",
             "diffphys.theory._rnn",
             "diffphys.theory._rnn_covariance",

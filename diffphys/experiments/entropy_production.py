@@ -4,7 +4,7 @@ arXiv 2309.12991), against exact values.
 1. Linear non-equilibrium diffusion dx = -A x dt + sqrt(2D) dW in 2D with a non-symmetric
    A(omega) = [[1, -omega], [omega, 2]], D = diag(1, 1/2): a score network trained by implicit
    score matching on steady-state samples gives sigma = E[(b - Ds) D^-1 (b - Ds)], compared
-   with the closed form tr(D^-1 M S M^T) (`models.linear_entropy_production`).
+   with the closed form tr(D^-1 M S M^T) (`theory.linear_entropy_production`).
 2. Two active Ornstein–Uhlenbeck particles in a 2D harmonic trap, with (epsilon > 0) and
    without (epsilon = 0, linear and exact) a soft repulsion, versus the persistence time tau:
    the learned-score estimate against the exact value (epsilon = 0) and the trajectory
@@ -18,7 +18,7 @@ import numpy as np
 import optax
 import xarray as xr
 
-from .. import io, models, training
+from .. import io, models, theory, training
 from ._core import Param, RunContext, experiment
 
 PARAMS = {
@@ -185,7 +185,7 @@ def _figure(ds):
     w = ds["omega"].values
     w_fine = np.linspace(w.min(), w.max(), 200)
     exact_fine = [
-        models.linear_entropy_production(np.array([[1.0, -v], [v, 2.0]]), np.array([1.0, 0.5]))
+        theory.linear_entropy_production(np.array([[1.0, -v], [v, 2.0]]), np.array([1.0, 0.5]))
         for v in w_fine
     ]
     axes[0].plot(w_fine, exact_fine, "k-", label="closed form")

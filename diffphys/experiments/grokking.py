@@ -5,7 +5,7 @@ A two-layer network $f = \frac{\alpha}{N}\sum_i\phi(w_i\cdot x)$, $\phi(z) = z +
 z^2/2$, learns the quadratic teacher $y = (\beta\cdot x)^2/2$ by full-batch GD on the centred
 loss with $\eta = N/\alpha^2$. The whole $(\alpha, \varepsilon)$ grid is one vmapped
 `training.train` call; next to it, the linearised (NTK) model trained by the same loop, its
-exact solution in the eigenbasis of the initial NTK (`models.linearised_gd`), and ridgeless
+exact solution in the eigenbasis of the initial NTK (`theory.linearised_gd`), and ridgeless
 kernel regression with the initial NTK (its infinite-time limit).
 
 The grokking delay is $t_{\rm test} - t_{\rm train}$, where $t_{\rm set}$ is the first time
@@ -24,7 +24,7 @@ import numpy as np
 import optax
 import xarray as xr
 
-from .. import models, training
+from .. import models, theory, training
 from .._errors import ConfigError
 from .._loop import log_times
 from ._core import Param, RunContext, experiment
@@ -229,8 +229,8 @@ def grokking(ctx: RunContext, cfg: dict) -> xr.Dataset:
             net = models.TwoLayer(w0, jnp.float32(a_lin), e)
             K = net.ntk(task.x_train)
             Kt = net.ntk(task.x_test, task.x_train)
-            f_kr = models.kernel_regression(K, task.y_train, Kt)
-            f_tr, f_te = models.linearised_gd(
+            f_kr = theory.kernel_regression(K, task.y_train, Kt)
+            f_tr, f_te = theory.linearised_gd(
                 K, task.y_train, learning_rate=N / a_lin**2 * lr_scale, t=times, K_test_train=Kt
             )
             return {
@@ -239,7 +239,7 @@ def grokking(ctx: RunContext, cfg: dict) -> xr.Dataset:
                 "lin_test": jnp.mean((f_te - task.y_test) ** 2, axis=-1),
                 "align0_test": models.ntk_alignment(net.ntk(task.x_test), task.y_test),
                 "align_inf_test": models.ntk_alignment(
-                    models.ntk_infinite_width(task.x_test, eps=e), task.y_test
+                    theory.ntk_infinite_width(task.x_test, eps=e), task.y_test
                 ),
             }
 

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from .. import ensemble, io, models
+from .. import ensemble, io, models, theory
 from ._core import Param, RunContext, experiment
 
 PARAMS = {
@@ -179,12 +179,12 @@ def supervised_hebbian(ctx: RunContext, cfg: dict):
     Ms = [int(m) for m in cfg["M"]]
     ctx.set_total(len(Ms) + 1)
     ov = np.stack([np.asarray(_synthetic(ctx, M, cfg)) for M in Ms], axis=1)  # (r, M, sample)
-    theory = np.stack([models.supervised_overlap_low_load(cfg["M"], r) for r in rs])
+    overlap_th = np.stack([theory.supervised_overlap_low_load(cfg["M"], r) for r in rs])
     dig = _digits(ctx, cfg)
     ds = xr.Dataset(
         {
             "overlap": (("quality", "M", "sample"), ov),
-            "overlap_theory": (("quality", "M"), theory),
+            "overlap_theory": (("quality", "M"), overlap_th),
             "accuracy": (("digits_p", "digits_M", "split"), np.asarray(dig["accuracy"])),
             "accuracy_nearest_mean": (
                 ("digits_M", "split"),

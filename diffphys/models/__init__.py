@@ -23,8 +23,6 @@ from ._entropy_production import (
     ActiveOUParticles,
     LinearOU,
     entropy_production_rate,
-    linear_entropy_production,
-    lyapunov_covariance,
     simulate_with_entropy_production,
 )
 from ._exponential_memory import ExponentialLossMemory, ExponentialMemory
@@ -40,7 +38,6 @@ from ._hopfield_supervised import (
     dense_hebbian,
     load_digits_binary,
     noisy_examples,
-    supervised_overlap_low_load,
 )
 from ._ising_fast import IsingCheckerboardState, ising_checkerboard_metropolis
 from ._ising_fused import FusedIsingState, fused_checkerboard
@@ -83,11 +80,7 @@ from ._rnn import (
 )
 from ._sk import MAX_COUPLINGS, SK, PSpin, SKState, sk_metropolis
 from ._spherical import (
-    SphericalLangevinInfo,
-    SphericalLangevinState,
     SphericalPSpin,
-    project_to_sphere,
-    spherical_langevin,
     spherical_quench,
 )
 from ._spherical_bm import (
@@ -107,19 +100,13 @@ from ._two_layer import (
     QuadraticTeacher,
     TwoLayer,
     centred_loss,
-    kernel_regression,
-    linearised_gd,
     ntk_alignment,
     ntk_gram,
-    ntk_infinite_width,
 )
 
 __all__ = [
-    "ntk_infinite_width",
     "ntk_gram",
     "ntk_alignment",
-    "linearised_gd",
-    "kernel_regression",
     "centred_loss",
     "TwoLayer",
     "QuadraticTeacher",
@@ -177,8 +164,6 @@ __all__ = [
     "sbm_sample_rank_one",
     "sbm_second_moment",
     "to_sphere",
-    "SphericalLangevinInfo",
-    "SphericalLangevinState",
     "SphericalPSpin",
     "autocorrelation",
     "active_bonds",
@@ -191,11 +176,9 @@ __all__ = [
     "fused_checkerboard",
     "independent_site_bias",
     "ising_checkerboard_metropolis",
-    "linear_entropy_production",
     "load_digits_binary",
     "log_likelihood",
     "lyapunov_spectrum",
-    "lyapunov_covariance",
     "noisy_examples",
     "nonreciprocal_langevin",
     "ou_mean_scale",
@@ -204,7 +187,6 @@ __all__ = [
     "overlap_metropolis",
     "phase_retrieval_grad",
     "probability_flow",
-    "project_to_sphere",
     "random_bond_couplings",
     "random_patterns",
     "random_student",
@@ -217,10 +199,8 @@ __all__ = [
     "simulate_rnn",
     "simulate_with_entropy_production",
     "sk_metropolis",
-    "spherical_langevin",
     "sphere_retraction",
     "spherical_quench",
-    "supervised_overlap_low_load",
     "swendsen_wang",
     "time_embedding",
     "wolff",

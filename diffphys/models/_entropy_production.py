@@ -10,7 +10,7 @@ Boffi & Vanden-Eijnden ("Deep learning probability flows and entropy production 
 active matter", arXiv 2309.12991) estimate it by learning $s \approx \nabla\log\rho$ from
 samples of the dynamics (score matching) and averaging $v^T D^{-1} v$ with $v = b - D s$;
 `entropy_production_rate` does exactly that with any score. Two references check it: the
-closed form for linear (Ornstein–Uhlenbeck) dynamics, and the trajectory estimator
+closed form for linear (Ornstein–Uhlenbeck) dynamics (`theory.linear_entropy_production`), and the trajectory estimator
 $\sigma = E[b\cdot D^{-1}\circ\dot x]$ (Stratonovich; Sekimoto's medium entropy, whose mean
 rate equals $\sigma$ in the steady state; Seifert, Rep. Prog. Phys. 75, 126001 (2012)).
 Every variable is treated as even under time reversal (for active particles the active
@@ -25,7 +25,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
 
 from .._errors import ConfigError, ShapeError
 from .._loop import record_times, scan_steps
@@ -104,26 +103,11 @@ def simulate_with_entropy_production(
     return x, recs
 
 
-def lyapunov_covariance(a, diffusion) -> np.ndarray:
-    r"""Stationary covariance of $dx = -Ax\,dt + \sqrt{2D}\,dW$: $A\Sigma + \Sigma A^T = 2D$."""
-    a = np.asarray(a, dtype=np.float64)
-    dmat = np.diag(np.broadcast_to(np.asarray(diffusion, dtype=np.float64), a.shape[:1]))
-    if np.any(np.linalg.eigvals(a).real <= 0):
-        raise ConfigError("the drift matrix A must have eigenvalues with positive real part.")
-    return scipy.linalg.solve_continuous_lyapunov(a, 2 * dmat)
+def _theory():
+    # theory imports models at module level, so models reach theory on first use
+    from .. import theory
 
-
-def linear_entropy_production(a, diffusion) -> float:
-    r"""Exact entropy production rate of $dx = -Ax\,dt + \sqrt{2D}\,dW$ in its steady state.
-
-    $v(x) = (-A + D\Sigma^{-1})x =: Mx$, so $\sigma = \mathrm{tr}(D^{-1} M \Sigma M^T)$; it
-    vanishes iff $D^{-1}A$ is symmetric (detailed balance).
-    """
-    a = np.asarray(a, dtype=np.float64)
-    dvec = np.broadcast_to(np.asarray(diffusion, dtype=np.float64), a.shape[:1])
-    sigma = lyapunov_covariance(a, dvec)
-    m = -a + np.diag(dvec) @ np.linalg.inv(sigma)
-    return float(np.trace(np.diag(1 / dvec) @ m @ sigma @ m.T))
+    return theory
 
 
 class LinearOU(eqx.Module):
@@ -142,7 +126,7 @@ class LinearOU(eqx.Module):
         if a_np.ndim != 2 or a_np.shape[0] != a_np.shape[1]:
             raise ShapeError(f"A must be square, got shape {a_np.shape}.")
         d = np.broadcast_to(np.asarray(diffusion, dtype=np.float64), a_np.shape[:1])
-        sigma = lyapunov_covariance(a_np, d)
+        sigma = _theory().lyapunov_covariance(a_np, d)
         self.a = jnp.asarray(a_np, jnp.float32)
         self.diffusion = jnp.asarray(d, jnp.float32)
         self.precision = jnp.asarray(np.linalg.inv(sigma), jnp.float32)
@@ -155,10 +139,16 @@ class LinearOU(eqx.Module):
         return -self.precision.astype(x.dtype) @ x
 
     def covariance(self) -> np.ndarray:
-        return lyapunov_covariance(np.asarray(self.a, np.float64), np.asarray(self.diffusion))
+        """Exact stationary covariance (`theory.lyapunov_covariance`)."""
+        return _theory().lyapunov_covariance(
+            np.asarray(self.a, np.float64), np.asarray(self.diffusion)
+        )
 
     def entropy_production(self) -> float:
-        return linear_entropy_production(np.asarray(self.a, np.float64), np.asarray(self.diffusion))
+        """Exact entropy production rate (`theory.linear_entropy_production`)."""
+        return _theory().linear_entropy_production(
+            np.asarray(self.a, np.float64), np.asarray(self.diffusion)
+        )
 
     def sample_stationary(self, key: Key, n: int) -> Float[Array, "n d"]:
         """Exact draws from the Gaussian steady state."""

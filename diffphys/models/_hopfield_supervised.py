@@ -15,7 +15,7 @@ i.e. `DenseAssociativeMemory`s whose patterns are the normalised class means (su
 all examples with weights 1/M (unsupervised). The dataset entropy
 $\rho = (1-r^2)/(M r^2)$ controls learning: at vanishing load the T = 0 network started at an
 archetype relaxes to the sign of the class mean, whose overlap with the archetype is the
-majority-vote probability (`supervised_overlap_low_load`), $\mathrm{erf}(1/\sqrt{2\rho})$ for
+majority-vote probability (`theory.supervised_overlap_low_load`), $\mathrm{erf}(1/\sqrt{2\rho})$ for
 large M.
 """
 
@@ -93,28 +93,6 @@ def dense_hebbian(examples, p: int = 2, *, supervised: bool = True, quality=None
     )
 
 
-def supervised_overlap_low_load(n_examples, quality) -> np.ndarray:
-    r"""Overlap of sign(class mean) with the archetype (ties resolved towards the archetype).
-
-    Exact majority vote over M examples: with $n_+ \sim \mathrm{Bin}(M, (1+r)/2)$ agreeing
-    examples, $m = P(n_+ \ge M/2) - P(n_+ < M/2)$: ties count as agreeing because the T = 0
-    dynamics started at the archetype keeps a spin whose field vanishes. For large M it
-    tends to $\mathrm{erf}(1/\sqrt{2\rho})$, $\rho = (1-r^2)/(M r^2)$ (Agliari et al. 2022).
-    """
-    from scipy import stats  # imported here: scipy.stats costs ~1 s at `import diffphys`
-
-    M = np.atleast_1d(np.asarray(n_examples))
-    r = float(quality)
-    q = (1 + r) / 2
-    out = []
-    for m_ in M:
-        k = np.arange(int(m_) + 1)
-        pk = stats.binom.pmf(k, int(m_), q)
-        agree = pk[2 * k >= m_].sum()
-        out.append(2 * agree - 1)
-    return np.asarray(out)
-
-
 def load_digits_binary(threshold: float = 8.0):
     """scikit-learn's handwritten digits (1797 images of 8x8 pixels, values 0..16), binarised.
 
@@ -132,5 +110,4 @@ __all__ = [
     "dense_hebbian",
     "load_digits_binary",
     "noisy_examples",
-    "supervised_overlap_low_load",
 ]

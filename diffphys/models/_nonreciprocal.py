@@ -50,8 +50,8 @@ import jax.numpy as jnp
 
 from .._errors import ShapeError, check_positive
 from .._types import Array, Float, Key
-from ..sampling import SamplingAlgorithm
-from ._spherical import SphericalPSpin, project_to_sphere
+from ..sampling import SamplingAlgorithm, project_to_sphere
+from ._spherical import SphericalPSpin
 
 
 class AbstractNonreciprocal(eqx.Module):

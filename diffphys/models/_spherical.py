@@ -1,4 +1,4 @@
-r"""Spherical p-spin glasses (p = 2, 3) and their Langevin dynamics.
+r"""Spherical p-spin glasses (p = 2, 3) and quenches of their Langevin dynamics.
 
 Convention (Crisanti & Sommers 1992, Cugliandolo & Kurchan 1993): continuous spins $s \in
 \mathbb{R}^N$ on the sphere $\sum_i s_i^2 = N$ and
@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._errors import ConfigError, ShapeError, check_positive
+from .._errors import ConfigError, ShapeError
 from .._types import Array, Float, Key
-from ..sampling import SamplingAlgorithm, run
+from ..sampling import langevin, project_to_sphere, run
 from ._base import AbstractModel
 
 
@@ -40,11 +39,6 @@ def _check_p(p: int) -> None:
             "an N^p coupling tensor; use the DMFT integrator diffphys.theory.cugliandolo_kurchan "
             "for the thermodynamic limit instead."
         )
-
-
-def project_to_sphere(x: Float[Array, " n"]) -> Float[Array, " n"]:
-    """Rescale x onto the sphere |x|^2 = N (N = x.size)."""
-    return x * jnp.sqrt(jnp.asarray(x.size, x.dtype) / jnp.sum(x * x))
 
 
 class SphericalPSpin(AbstractModel):
@@ -146,66 +140,10 @@ def _symmetric_3tensor(key, n, dtype, scale):
     return jnp.where(distinct, sym * jnp.asarray(scale, dtype), jnp.zeros((), dtype))
 
 
-class SphericalLangevinState(NamedTuple):
-    """`x` on the sphere; `energy` is H at the configuration the last step started from (it is
-    read off that step's gradient for free); record `model.energy(state.x)` for H(x) itself."""
-
-    x: Float[Array, " n"]
-    energy: Float[Array, ""]
-
-
-class SphericalLangevinInfo(NamedTuple):
-    """Diagnostics of one spherical Langevin step: the energy and the Lagrange multiplier
-    that keeps |x|^2 = N."""
-
-    energy: Float[Array, ""]
-    lagrange: Float[Array, ""]
-
-
-def spherical_langevin(beta: float = 1.0, dt: float = 0.02) -> SamplingAlgorithm:
-    r"""Langevin dynamics on the sphere $|s|^2 = N$ for any model with a homogeneous energy.
-
-    Discretises $\dot s_i = -\partial_i H - z(t) s_i + \xi_i$, $\langle\xi_i(t)\xi_j(t')\rangle
-    = 2T\delta_{ij}\delta(t-t')$ (the dynamics of Cugliandolo–Kurchan 1993) by an Euler–Maruyama
-    step followed by the projection back onto the sphere, which imposes the Lagrange multiplier
-    to O(dt). Compared to `diffphys.sampling.langevin(spherical=True)` (the same update) it
-    reads the energy off the gradient ($H = s\cdot\nabla H / p$ for a homogeneous H of degree
-    p), so one step costs one gradient rather than one `value_and_grad`.
-    `info.lagrange` is $z = T - pH/N$, the Lagrange multiplier of the continuous dynamics.
-
-    **Arguments:**
-
-    - `beta`: inverse temperature, overridable per step (`step(..., beta=...)`).
-    - `dt`: time step, overridable per step. The DMFT comparisons in the tests use dt <= 0.05.
-
-    **Returns:** a `SamplingAlgorithm`; the model must provide `local_field(x)` and `p`.
-    """
-    check_positive("beta", beta)
-    check_positive("dt", dt)
-
-    def init(x, model) -> SphericalLangevinState:
-        model.check_state(x)
-        x = project_to_sphere(jnp.asarray(x, model.couplings.dtype))
-        return SphericalLangevinState(x, model.energy(x))
-
-    def step(key, state: SphericalLangevinState, model, beta=beta, dt=dt):
-        x = state.x
-        h = model.local_field(x)
-        e = -jnp.dot(x, h) / model.p
-        dtype = x.dtype
-        dt = jnp.asarray(dt, dtype)
-        temp = 1.0 / jnp.asarray(beta, dtype)
-        noise = jax.random.normal(key, x.shape, dtype)
-        x_new = project_to_sphere(x + dt * h + jnp.sqrt(2.0 * dt * temp) * noise)
-        z = temp - model.p * e / jnp.asarray(x.size, dtype)
-        return SphericalLangevinState(x_new, e), SphericalLangevinInfo(e, z)
-
-    return SamplingAlgorithm(init, step)
-
-
 def spherical_quench(key: Key, p: int, n: int, T: float, dt: float, record_at, n_samples: int):
     """Quenches from T = ∞ of `n_samples` independent disorder samples of the spherical p-spin
-    model, each followed by `spherical_langevin` at temperature T.
+    model, each followed by spherical Langevin dynamics
+    (`sampling.langevin(spherical=True)`) at temperature T.
 
     Sample k uses `jax.random.split(key, n_samples)[k]`, split in turn into (couplings, initial
     condition, dynamics) keys.
@@ -226,7 +164,7 @@ def spherical_quench(key: Key, p: int, n: int, T: float, dt: float, record_at, n
     def one(k):
         k_j, k_x, k_run = jax.random.split(k, 3)
         model = SphericalPSpin.sample(k_j, n, p)
-        alg = spherical_langevin(beta=1.0 / T, dt=dt)
+        alg = langevin(beta=1.0 / T, dt=dt, spherical=True)
         state = alg.init(model.random_state(key=k_x), model)
         _, tr = run(
             k_run,

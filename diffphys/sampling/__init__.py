@@ -9,7 +9,7 @@ structure they exploit, and are imported from there on first use.
 
 from ._base import SamplingAlgorithm, replicas, run, sweep_sites
 from ._discrete import DiscreteInfo, DiscreteState, checkerboard, heat_bath, metropolis
-from ._langevin import LangevinInfo, LangevinState, langevin
+from ._langevin import LangevinInfo, LangevinState, langevin, project_to_sphere
 from ._tempering import TemperingInfo, TemperingState, parallel_tempering, swap_rates
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "langevin",
     "metropolis",
     "parallel_tempering",
+    "project_to_sphere",
     "replicas",
     "run",
     "swap_rates",

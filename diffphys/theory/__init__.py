@@ -38,6 +38,7 @@ from ._dmft_nonreciprocal import (
     semicircle_quadrature,
     sk_aging_correlation,
 )
+from ._entropy_production import linear_entropy_production, lyapunov_covariance
 from ._fisher import (
     FisherGeometry,
     TorusFisherGeometry,
@@ -64,6 +65,7 @@ from ._hopfield import (
     exponential_capacity_snr,
     exponential_stable_fraction,
     overlap_rate,
+    supervised_overlap_low_load,
 )
 from ._inverse_ising import (
     connected_correlation,
@@ -89,6 +91,7 @@ from ._kde import (
     nearest_distance,
     tail_index,
 )
+from ._ntk import kernel_regression, linearised_gd, ntk_infinite_width
 from ._phase_retrieval import (
     PhaseRetrievalOutlier,
     phase_retrieval_hessian_bbp,
@@ -192,11 +195,16 @@ __all__ = [
     "h_clt",
     "h_glass",
     "ising_torus_fisher_geometry",
+    "kernel_regression",
+    "linear_entropy_production",
+    "linearised_gd",
     "log_density_per_dim",
+    "lyapunov_covariance",
     "mean_participation_ratio",
     "nearest_distance",
     "nonreciprocal_dmft",
     "nonreciprocal_sk_dynamics",
+    "ntk_infinite_width",
     "onsager_energy",
     "ising3d_susceptibility_series",
     "ISING_3D_BETA_C",
@@ -237,6 +245,7 @@ __all__ = [
     "sk_rs_free_energy",
     "sk_rs_ground_state_energy",
     "sk_rs_overlap",
+    "supervised_overlap_low_load",
     "speciation_time",
     "speciation_time_from_data",
     "spherical_sk_equilibrium_energy",

@@ -9,6 +9,8 @@ r"""Theory of associative memories: AGS replica-symmetric equations and capacity
   2509.06905): our signal-to-noise / large-deviation estimate of the rate of the exponential
   capacity $P_{max} = e^{\alpha N}$ and of its dependence on the basin radius, derived in
   `exponential_capacity_rate` (the papers' own formulas are not reproduced; see there).
+- Agliari et al. arXiv 2212.00606: supervised dense Hebbian learning at vanishing load, the
+  exact majority-vote overlap `supervised_overlap_low_load`.
 """
 
 from __future__ import annotations
@@ -308,6 +310,28 @@ def exponential_capacity_snr(n, lam: float = 1.0, recall: float = 0.99):
     return 1.0 + np.exp((n - 1) * exponential_capacity_rate(lam, 0.0)) / z**2
 
 
+def supervised_overlap_low_load(n_examples, quality) -> np.ndarray:
+    r"""Overlap of sign(class mean) with the archetype (ties resolved towards the archetype).
+
+    Exact majority vote over M examples: with $n_+ \sim \mathrm{Bin}(M, (1+r)/2)$ agreeing
+    examples, $m = P(n_+ \ge M/2) - P(n_+ < M/2)$: ties count as agreeing because the T = 0
+    dynamics started at the archetype keeps a spin whose field vanishes. For large M it
+    tends to $\mathrm{erf}(1/\sqrt{2\rho})$, $\rho = (1-r^2)/(M r^2)$ (Agliari et al. 2022).
+    """
+    from scipy import stats  # imported here: scipy.stats costs ~1 s at `import diffphys`
+
+    M = np.atleast_1d(np.asarray(n_examples))
+    r = float(quality)
+    q = (1 + r) / 2
+    out = []
+    for m_ in M:
+        k = np.arange(int(m_) + 1)
+        pk = stats.binom.pmf(k, int(m_), q)
+        agree = pk[2 * k >= m_].sum()
+        out.append(2 * agree - 1)
+    return np.asarray(out)
+
+
 __all__ = [
     "AGSSolution",
     "ags_alpha_c",
@@ -323,4 +347,5 @@ __all__ = [
     "exponential_capacity_snr",
     "exponential_stable_fraction",
     "overlap_rate",
+    "supervised_overlap_low_load",
 ]
