@@ -59,7 +59,11 @@ def _mean_se(x):
 
 @pytest.mark.parametrize(
     "lattice, impl",
-    [((6, 8), "threefry2x32"), ((64, 128), "rbg"), ((2, 4, 6), "threefry2x32")],
+    [
+        ((6, 8), "threefry2x32"),
+        pytest.param((64, 128), "rbg", marks=pytest.mark.slow),  # CI budget
+        pytest.param((2, 4, 6), "threefry2x32", marks=pytest.mark.slow),
+    ],
 )
 def test_packing_roundtrip_and_exact_energy(key, lattice, impl):
     """Packing is a bijection and the integer bond bookkeeping equals the energy exactly, with
@@ -79,7 +83,7 @@ def test_packing_roundtrip_and_exact_energy(key, lattice, impl):
         assert 0.0 <= float(info.acceptance_rate) <= 1.0
 
 
-@pytest.mark.parametrize("bits", [1, 8])
+@pytest.mark.parametrize("bits", [1, pytest.param(8, marks=pytest.mark.slow)])  # CI budget
 def test_matches_enumeration_4x4(key, bits):
     """Energy and m^2 on a 4x4 torus at T = 1.7 and T = 3.3 equal exact enumeration
     (`exact.enumerate_averages`, 2^16 states) within 5 sigma over 512 independent chains.
