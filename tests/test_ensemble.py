@@ -119,7 +119,9 @@ def test_sharded_over_four_cpu_devices_equals_single_device(tmp_path):
     """XLA_FLAGS forces 4 host devices in a fresh process; results must be identical."""
     out = tmp_path / "out.npy"
     env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+        os.environ,
+        XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4",
+        JAX_PLATFORMS="cpu",
     )
     subprocess.run(
         [sys.executable, "-c", SCRIPT.replace("OUT", str(out))], env=env, check=True, timeout=300
@@ -173,7 +175,9 @@ def test_two_processes_equal_one(tmp_path):
         port = s.getsockname()[1]
     script = MULTIHOST.replace("PORT", str(port)).replace("OUT", str(tmp_path / "out"))
     env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"
+        os.environ,
+        XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2",
+        JAX_PLATFORMS="cpu",
     )
     procs = [
         subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, stderr=subprocess.PIPE)
