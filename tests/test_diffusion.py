@@ -177,6 +177,7 @@ def test_clone_probability_limits_and_speciation_time():
     np.testing.assert_allclose(theory.speciation_time_from_data(points), 0.5 * np.log(9.0))
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_speciation_cloning_measurement_matches_theory(key):
     """Reference: 2402.18491 Sec. 3 (cloning experiment, their Fig. 2): clones of backward
     trajectories of the +-m mixture (|m|^2 = d, unit variance, d = 64) split at t, driven by

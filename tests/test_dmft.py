@@ -81,6 +81,7 @@ def test_p3_fdt_above_dynamical_temperature():
     np.testing.assert_allclose(sol.C[i_w2 + tau, i_w2], C, atol=5e-3)
 
 
+@pytest.mark.slow  # CI budget: runs nightly (.ci/slow)
 def test_p3_dmft_matches_simulation(key):
     """3-spin Langevin at N = 160 (4 disorder samples) vs the CK solution for t <= 6
     at T = 0.8: energy and C(t, t_w = 1, 3) within 5 standard errors plus 0.02 (finite-N
