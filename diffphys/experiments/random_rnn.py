@@ -90,11 +90,7 @@ def _covariance(key, g, sigma, cfg):
     )
     r = np.asarray(out["record"], float)
     per_bin = max(1, round(cfg["t_bin"] / cfg["record_dt"]))
-    n_bins = r.shape[0] // per_bin
-    if n_bins <= cfg["N_cov"]:
-        raise ConfigError(
-            f"t_cov / t_bin = {n_bins} bins must exceed N_cov = {cfg['N_cov']}; raise t_cov."
-        )
+    n_bins = r.shape[0] // per_bin  # > N_cov: checked by _check before anything runs
     rb = r[: n_bins * per_bin].reshape(n_bins, per_bin, -1).mean(1)
     ev = np.linalg.eigvalsh(np.cov(rb.T) * cfg["t_bin"])[::-1]
     return {"ev": ev, "n_bins": n_bins, "diverged": np.asarray(out["diverged"])}
@@ -141,8 +137,24 @@ def _a(long_name, units="1"):
     return {"long_name": long_name, "units": units}
 
 
+def _check(cfg: dict) -> None:
+    # the covariance runs need more time bins than neurons (a full-rank sample covariance);
+    # the number of records is simulate_rnn's round(t_cov / (every dt))
+    every = max(1, round(cfg["record_dt"] / cfg["dt"]))
+    n_rec = max(1, round(cfg["t_cov"] / (every * cfg["dt"])))
+    n_bins = n_rec // max(1, round(cfg["t_bin"] / cfg["record_dt"]))
+    if n_bins <= cfg["N_cov"]:
+        raise ConfigError(
+            f"t_cov / t_bin = {n_bins} bins must exceed N_cov = {cfg['N_cov']}; raise t_cov."
+        )
+
+
 @experiment(
-    "random-rnn", params=PARAMS, summary=lambda ds: _summary(ds), figure=lambda ds: _figure(ds)
+    "random-rnn",
+    params=PARAMS,
+    validate=_check,
+    summary=lambda ds: _summary(ds),
+    figure=lambda ds: _figure(ds),
 )
 def random_rnn(ctx: RunContext, cfg: dict):
     """Random rate networks: Delta(tau) simulation vs SCS DMFT, Delta_0 and decay time vs g,
