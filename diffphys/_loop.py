@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._errors import ConfigError
+from ._types import IntScalar
 
 
 def log_times(n_steps: int, n_points: int, *, first: int = 1) -> np.ndarray:
@@ -60,7 +61,7 @@ def scan_steps(
     record_at: np.ndarray,
     record: Callable[[Any], Any] | None = None,
     *,
-    start: int = 0,
+    start: IntScalar = 0,
     progress: bool = False,
     n_steps: int | None = None,
 ):

@@ -14,22 +14,22 @@ import jax
 import jax.numpy as jnp
 
 from ._errors import ConfigError
-from ._types import Array, Float
+from ._types import Array, ArrayLike, Float
 
 # -- per-configuration observables -------------------------------------------------------
 
 
-def magnetization(x: Array) -> Float[Array, ""]:
+def magnetization(x: ArrayLike) -> Float[Array, ""]:
     """Magnetisation per spin, m = (1/N) sum_i s_i, of one configuration."""
     return jnp.mean(jnp.asarray(x, jnp.float32))
 
 
-def overlap(x: Array, y: Array) -> Float[Array, ""]:
+def overlap(x: ArrayLike, y: ArrayLike) -> Float[Array, ""]:
     """Replica overlap q = (1/N) sum_i s_i t_i of two configurations (Ising or continuous)."""
     return jnp.mean(jnp.asarray(x, jnp.float32) * jnp.asarray(y, jnp.float32))
 
 
-def replica_overlaps(x: Array, *, n_site_axes: int = 1) -> Array:
+def replica_overlaps(x: ArrayLike, *, n_site_axes: int = 1) -> Array:
     r"""Overlaps $q_{ab} = \frac1N \sum_i x^a_i x^b_i$ of every pair of replicas $a < b$.
 
     `x` has the replica axis first, then any batch axes, then `n_site_axes` site axes, e.g. the
@@ -52,7 +52,7 @@ def replica_overlaps(x: Array, *, n_site_axes: int = 1) -> Array:
 
 
 def overlap_distribution(
-    q: Array, *, bins: int = 41, range: tuple[float, float] = (-1.0, 1.0)
+    q: ArrayLike, *, bins: int = 41, range: tuple[float, float] = (-1.0, 1.0)
 ) -> tuple[Array, Array]:
     r"""Histogram estimate of the overlap distribution $P(q)$ from samples along the first axis.
 
@@ -86,7 +86,7 @@ def energy(model) -> Callable[[Array], Float[Array, ""]]:
 # -- jackknife / blocking ----------------------------------------------------------------
 
 
-def _blocks(x: Array, n_blocks: int) -> Array:
+def _blocks(x: ArrayLike, n_blocks: int) -> Array:
     n = x.shape[0]
     if n_blocks < 2 or n < n_blocks:
         raise ConfigError(
@@ -97,7 +97,7 @@ def _blocks(x: Array, n_blocks: int) -> Array:
 
 
 def jackknife(
-    estimator: Callable[..., Array], *samples: Array, n_blocks: int = 20
+    estimator: Callable[..., Array], *samples: ArrayLike, n_blocks: int = 20
 ) -> tuple[Array, Array]:
     r"""Jackknife estimate and error of a (possibly nonlinear) function of sample means.
 
@@ -122,18 +122,18 @@ def jackknife(
     return full, err
 
 
-def mean_error(x: Array, n_blocks: int = 20) -> tuple[Array, Array]:
+def mean_error(x: ArrayLike, n_blocks: int = 20) -> tuple[Array, Array]:
     """Mean over the first axis with its blocking (binned) standard error."""
     b = _blocks(jnp.asarray(x), n_blocks).mean(axis=1)
     return b.mean(0), b.std(0, ddof=1) / jnp.sqrt(n_blocks)
 
 
-def binder_cumulant(m: Array, n_blocks: int = 20) -> tuple[Array, Array]:
+def binder_cumulant(m: ArrayLike, n_blocks: int = 20) -> tuple[Array, Array]:
     """U_4 = 1 - <m^4> / (3 <m^2>^2) from magnetisation (or overlap) samples, with error."""
     return jackknife(lambda m2, m4: 1.0 - m4 / (3.0 * m2**2), m**2, m**4, n_blocks=n_blocks)
 
 
-def susceptibility(m: Array, n_sites: int, beta, n_blocks: int = 20, *, connected: bool = True):
+def susceptibility(m: ArrayLike, n_sites: int, beta, n_blocks: int = 20, *, connected: bool = True):
     """chi = beta N (<m^2> - <|m|>^2) (connected) or beta N <m^2>, from per-spin m samples."""
     if connected:
         return jackknife(
@@ -142,7 +142,7 @@ def susceptibility(m: Array, n_sites: int, beta, n_blocks: int = 20, *, connecte
     return jackknife(lambda a2: beta * n_sites * a2, m**2, n_blocks=n_blocks)
 
 
-def specific_heat(e: Array, n_sites: int, beta, n_blocks: int = 20):
+def specific_heat(e: ArrayLike, n_sites: int, beta, n_blocks: int = 20):
     """c = beta^2 (<E^2> - <E>^2) / N from total-energy samples, with jackknife error."""
     return jackknife(lambda a, a2: beta**2 * (a2 - a**2) / n_sites, e, e**2, n_blocks=n_blocks)
 
@@ -150,7 +150,7 @@ def specific_heat(e: Array, n_sites: int, beta, n_blocks: int = 20):
 # -- time correlations -------------------------------------------------------------------
 
 
-def two_time_correlation(traj: Array, t_w_index, t_index) -> Array:
+def two_time_correlation(traj: ArrayLike, t_w_index, t_index) -> Array:
     r"""C(t, t_w) = (1/N) sum_i x_i(t_w) x_i(t) from a trajectory `traj[time, ...sites]`.
 
     `t_w_index`, `t_index` index the recorded times; they broadcast against each other, so
@@ -160,7 +160,7 @@ def two_time_correlation(traj: Array, t_w_index, t_index) -> Array:
     return jnp.mean(x[jnp.asarray(t_w_index)] * x[jnp.asarray(t_index)], axis=-1)
 
 
-def autocorrelation(x: Array) -> Array:
+def autocorrelation(x: ArrayLike) -> Array:
     """Normalised autocorrelation function rho(t) of a series along axis 0 (FFT based)."""
     x = jnp.asarray(x, jnp.float32)
     n = x.shape[0]
@@ -170,7 +170,7 @@ def autocorrelation(x: Array) -> Array:
     return acf / jnp.where(acf[0] == 0, 1.0, acf[0])
 
 
-def integrated_autocorr_time(x: Array, c: float = 5.0) -> Array:
+def integrated_autocorr_time(x: ArrayLike, c: float = 5.0) -> Array:
     r"""Integrated autocorrelation time tau = 1/2 + sum_{t>=1} rho(t) with Sokal's automatic
     window (the smallest W with W >= c tau(W)); tau = 1/2 for independent samples."""
     rho = autocorrelation(x)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from diffphys import exact, models, training
+from diffphys.experiments import RunContext
 from diffphys.experiments.inverse_ising import (
     _cramer_rao,
     _pair_rmse,
@@ -30,13 +31,9 @@ def test_planted_ea_local_field_scale():
     local-field variance sum_j J_ij^2 is beta^2 on average (the SK scale; the unscaled beta z
     would give 4 beta^2); with bimodal bonds (z = +-1) it is exactly beta^2 at every site."""
 
-    class Ctx:
-        def key(self, *names):
-            return jax.random.key(0)
-
     beta = 0.8
     cfg = {"ea_shape": [4, 4], "ea_bonds": "bimodal", "h_scale": 0.1}
-    model, mask = _planted_ea(Ctx(), cfg, beta)
+    model, mask = _planted_ea(RunContext(0, None), cfg, beta)
     np.testing.assert_allclose(np.sum(np.asarray(model.J) ** 2, axis=1), beta**2, rtol=1e-6)
 
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ShapeError
-from .._types import Array, Config, Energies, Float, Key, Spins
+from .._types import Array, Config, Energies, Float, IntScalar, Key, Spins
 
 
 class AbstractModel(eqx.Module):
@@ -96,7 +96,7 @@ class AbstractDiscreteModel(AbstractModel):
         """A uniformly random configuration (infinite temperature)."""
         return self.index_value(jax.random.randint(key, self.shape, 0, self.q))
 
-    def site_energies(self, x: Spins, i: Array) -> Float[Array, " q"]:
+    def site_energies(self, x: Spins, i: IntScalar) -> Float[Array, " q"]:
         """Energies of the configurations with flat site `i` set to each value, minus a constant.
 
         Only differences between entries matter. This default evaluates `energy` q times,
@@ -161,7 +161,7 @@ class AbstractLatticeModel(AbstractDiscreteModel):
         grids = np.indices(self.shape).sum(axis=0)
         return (grids % 2).astype(np.int8)
 
-    def site_energies(self, x: Spins, i: Array) -> Float[Array, " q"]:
+    def site_energies(self, x: Spins, i: IntScalar) -> Float[Array, " q"]:
         idx = jnp.unravel_index(i, self.shape)
         return self._site_energies_at(x, idx)
 

@@ -45,7 +45,7 @@ import numpy as np
 from jaxtyping import Bool
 
 from .._errors import ConfigError, check_positive
-from .._types import Array, Float, Int, Spins
+from .._types import Array, Float, Int, RealScalar, Spins
 from ..sampling import DiscreteState, SamplingAlgorithm
 from ._lattice import Ising, Potts
 
@@ -192,7 +192,7 @@ def _recolour(key, x, model, flip_root: Array, labels: Array):
     return jnp.where(sel, new, x), sel
 
 
-def _make(kind: str, beta: float, max_rounds: int | None) -> SamplingAlgorithm:
+def _make(kind: str, beta: RealScalar, max_rounds: int | None) -> SamplingAlgorithm:
     check_positive("beta", beta)
     if max_rounds is not None and (int(max_rounds) != max_rounds or max_rounds < 1):
         raise ConfigError(f"max_rounds must be a positive integer or None, got {max_rounds!r}.")
@@ -227,7 +227,7 @@ def _make(kind: str, beta: float, max_rounds: int | None) -> SamplingAlgorithm:
     return SamplingAlgorithm(init, step)
 
 
-def swendsen_wang(beta: float = 1.0, *, max_rounds: int | None = None) -> SamplingAlgorithm:
+def swendsen_wang(beta: RealScalar = 1.0, *, max_rounds: int | None = None) -> SamplingAlgorithm:
     r"""Swendsen–Wang cluster update of an `Ising` or `Potts` lattice model (zero field).
 
     One step draws the Fortuin–Kasteleyn bonds ($p = 1 - e^{-2\beta|J|}$ on satisfied Ising
@@ -250,7 +250,7 @@ def swendsen_wang(beta: float = 1.0, *, max_rounds: int | None = None) -> Sampli
     return _make("sw", beta, max_rounds)
 
 
-def wolff(beta: float = 1.0, *, max_rounds: int | None = None) -> SamplingAlgorithm:
+def wolff(beta: RealScalar = 1.0, *, max_rounds: int | None = None) -> SamplingAlgorithm:
     r"""Wolff single-cluster update of an `Ising` or `Potts` lattice model (zero field).
 
     One step draws the Fortuin–Kasteleyn bonds as `swendsen_wang` does, picks a uniformly

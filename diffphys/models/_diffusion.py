@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from .._errors import ConfigError, ShapeError
-from .._types import Array, Float, Key
+from .._types import Array, ArrayLike, Float, Key
 
 
 def ou_mean_scale(t) -> Float[Array, "..."]:
@@ -144,7 +144,7 @@ class EmpiricalScore(eqx.Module):
         (m, z, za, z2), _ = jax.lax.scan(body, init, chunks)
         return m, z, za, z2, s, var
 
-    def __call__(self, x: Float[Array, " d"], t) -> Float[Array, " d"]:
+    def __call__(self, x: Float[ArrayLike, "*batch d"], t) -> Float[Array, "*batch d"]:
         """The score $\\nabla_x \\log P^e_t(x)$ at one point x and time t > 0."""
         _, z, za, _, s, var = self._stats(x, t)
         return (s * za / z - x) / var
@@ -205,7 +205,7 @@ class GaussianScore(eqx.Module):
         t = jnp.asarray(t, self.mean.dtype)
         return self.eigvals * ou_mean_scale(t) ** 2 + ou_variance(t)
 
-    def __call__(self, x: Float[Array, " d"], t) -> Float[Array, " d"]:
+    def __call__(self, x: Float[ArrayLike, "*batch d"], t) -> Float[Array, "*batch d"]:
         _check_point(x, self.mean.shape[0], type(self).__name__)
         t = jnp.asarray(t, self.mean.dtype)
         y = self.eigvecs.T @ (x - self.mean * ou_mean_scale(t))
@@ -271,7 +271,7 @@ class GaussianMixtureScore(eqx.Module):
         logits, _, _ = self._logits(x, t)
         return jax.nn.softmax(logits)
 
-    def __call__(self, x: Float[Array, " d"], t) -> Float[Array, " d"]:
+    def __call__(self, x: Float[ArrayLike, "*batch d"], t) -> Float[Array, "*batch d"]:
         logits, diff, gamma = self._logits(x, t)
         r = jax.nn.softmax(logits)
         return -((r / gamma) @ diff)
@@ -284,7 +284,7 @@ class GaussianMixtureScore(eqx.Module):
         return self.means[labels] + jnp.sqrt(self.sigma2[labels])[:, None] * z, labels
 
 
-def time_embedding(t, n_freq: int) -> Float[Array, " 2*n_freq"]:
+def time_embedding(t, n_freq: int) -> Float[Array, "*batch two_n_freq"]:
     r"""Fourier features of $\log t$: $[\sin(2^k \log t), \cos(2^k \log t)]_{k<n}$ scaled by $\pi/8$.
 
     The OU time spans decades (1e-3 .. 10), so the embedding is periodic in log-time.
@@ -333,7 +333,7 @@ class ScoreMLP(eqx.Module):
         in_size = dim + (2 * n_freq if conditional else 0)
         self.mlp = eqx.nn.MLP(in_size, dim, width, depth, activation=jax.nn.silu, key=key)
 
-    def __call__(self, x: Float[Array, " d"], t=None) -> Float[Array, " d"]:
+    def __call__(self, x: Float[ArrayLike, "*batch d"], t=None) -> Float[Array, "*batch d"]:
         _check_point(x, self.dim, type(self).__name__)
         if not self.conditional:
             return self.mlp(x)

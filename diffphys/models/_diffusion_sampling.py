@@ -21,7 +21,7 @@ import numpy as np
 
 from .._errors import ConfigError, ShapeError
 from .._loop import record_times, scan_steps
-from .._types import Array, Float, Key
+from .._types import Array, Float, Key, RealScalar
 
 
 def batched_score(score: Callable, x: Array, t) -> Array:
@@ -47,8 +47,8 @@ def reverse_sde(
     score: Callable,
     x: Float[Array, "*batch d"],
     *,
-    t_start: float,
-    t_end: float,
+    t_start: RealScalar,
+    t_end: RealScalar,
     n_steps: int,
     record_at=None,
     record: Callable[[Array], object] | None = None,
@@ -114,8 +114,8 @@ def probability_flow(
     score: Callable,
     x: Float[Array, "*batch d"],
     *,
-    t_start: float,
-    t_end: float,
+    t_start: RealScalar,
+    t_end: RealScalar,
     solver=None,
     rtol: float = 1e-5,
     atol: float = 1e-5,

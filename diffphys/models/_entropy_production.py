@@ -28,7 +28,7 @@ import numpy as np
 
 from .._errors import ConfigError, ShapeError
 from .._loop import record_times, scan_steps
-from .._types import Array, Float, Key
+from .._types import Array, ArrayLike, Float, Key
 
 
 def entropy_production_rate(
@@ -131,10 +131,10 @@ class LinearOU(eqx.Module):
         self.diffusion = jnp.asarray(d, jnp.float32)
         self.precision = jnp.asarray(np.linalg.inv(sigma), jnp.float32)
 
-    def drift(self, x: Float[Array, " d"]) -> Float[Array, " d"]:
+    def drift(self, x: Float[ArrayLike, " d"]) -> Float[Array, " d"]:
         return -self.a.astype(x.dtype) @ x
 
-    def score(self, x: Float[Array, " d"]) -> Float[Array, " d"]:
+    def score(self, x: Float[ArrayLike, " d"]) -> Float[Array, " d"]:
         r"""Exact stationary score $-\Sigma^{-1}x$."""
         return -self.precision.astype(x.dtype) @ x
 
@@ -216,7 +216,7 @@ class ActiveOUParticles(eqx.Module):
         off = 1.0 - jnp.eye(self.n_particles, dtype=x.dtype)
         return 0.5 * self.epsilon * jnp.sum(pair * off)
 
-    def drift(self, z: Float[Array, " D"]) -> Float[Array, " D"]:
+    def drift(self, z: Float[ArrayLike, " D"]) -> Float[Array, " D"]:
         half = self.n_particles * self.dim
         x, eta = z[:half].reshape(self.n_particles, self.dim), z[half:]
         force = -self.k * x - jax.grad(self.interaction_energy)(x)

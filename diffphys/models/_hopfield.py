@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ConfigError, ShapeError
-from .._types import Array, Float, Key, Spins
+from .._types import Array, Float, IntScalar, Key, Spins
 from ._base import AbstractIsingModel
 
 
@@ -126,7 +126,7 @@ class AbstractAssociativeMemory(AbstractIsingModel):
     def energy(self, x: Spins) -> Float[Array, ""]:
         return self.energy_from_overlaps(self.overlaps(x))
 
-    def site_energies(self, x: Spins, i: Array) -> Float[Array, " q"]:
+    def site_energies(self, x: Spins, i: IntScalar) -> Float[Array, " q"]:
         m = self.overlaps(x)
         col = self.patterns[:, i]
         s_i = x[i].astype(m.dtype)
@@ -341,6 +341,6 @@ class DilutedHopfield(AbstractIsingModel):
     def local_field(self, x: Spins) -> Float[Array, " N"]:
         return self.couplings @ x.astype(self.couplings.dtype)
 
-    def site_energies(self, x: Spins, i: Array) -> Float[Array, " q"]:
+    def site_energies(self, x: Spins, i: IntScalar) -> Float[Array, " q"]:
         h = self.couplings[i] @ x.astype(self.couplings.dtype)
         return jnp.stack([h, -h])

@@ -59,7 +59,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ConfigError, ShapeError, check_positive
-from .._types import Array, Float, Int
+from .._types import Array, Float, Int, RealScalar, UInt
 from ..sampling import DiscreteInfo, SamplingAlgorithm
 from ._lattice import Ising
 
@@ -93,7 +93,7 @@ class IsingCheckerboardState(eqx.Module):
       of states use `jax.vmap(lambda s: s.x)(states)`.
     """
 
-    words: Int[Array, "2 *rows W"]
+    words: UInt[Array, "2 *rows W"]
     n_unsat: Int[Array, ""]
     energy: Float[Array, ""]
     lattice: tuple[int, ...] = eqx.field(static=True)
@@ -308,7 +308,7 @@ def _count_unsat(words, lattice, flip_sign, mask) -> Array:
 
 
 def ising_checkerboard_metropolis(
-    beta: float = 1.0, *, bits: int = 8, fallback_capacity: int | None = None
+    beta: RealScalar = 1.0, *, bits: int = 8, fallback_capacity: int | None = None
 ) -> SamplingAlgorithm:
     r"""Exact checkerboard Metropolis for the uniform-coupling, zero-field Ising model, fast.
 

@@ -54,7 +54,7 @@ import numpy as np
 
 from .. import _native
 from .._errors import ConfigError, ShapeError, check_positive
-from .._types import Array, Float, Int
+from .._types import Array, Float, Int, RealScalar, UInt
 from ..sampling import DiscreteInfo, SamplingAlgorithm
 from . import _ising_pallas
 from ._lattice import Ising
@@ -101,7 +101,7 @@ class FusedIsingState(eqx.Module):
     """
 
     spins: Int[Array, "2 R m"]
-    sweep: Int[Array, ""]
+    sweep: UInt[Array, ""]
     energy: Float[Array, ""]
     lattice: tuple[int, ...] = eqx.field(static=True)
     uniform: bool = eqx.field(static=True)
@@ -160,7 +160,7 @@ def _resolve_backend(backend: str) -> str:
 
 
 def fused_checkerboard(
-    beta: float = 1.0,
+    beta: RealScalar = 1.0,
     *,
     sweeps_per_step: int = 1,
     backend: str = "auto",

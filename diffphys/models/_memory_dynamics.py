@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from .._errors import ConfigError, check_positive
-from .._types import Array, Float, Key, Spins
+from .._types import Array, Float, Key, RealScalar, Spins
 from ..sampling import SamplingAlgorithm, sweep_sites
 from ._hopfield import AbstractAssociativeMemory
 
@@ -179,7 +179,7 @@ def _mc(rule: str, beta) -> SamplingAlgorithm:
     return SamplingAlgorithm(_init, step)
 
 
-def overlap_metropolis(beta: float = 1.0) -> SamplingAlgorithm:
+def overlap_metropolis(beta: RealScalar = 1.0) -> SamplingAlgorithm:
     """Single-spin Metropolis for associative memories with O(P) incremental overlaps.
 
     One step is a sweep of N attempted flips at uniformly drawn sites; a flip is accepted with
@@ -190,6 +190,6 @@ def overlap_metropolis(beta: float = 1.0) -> SamplingAlgorithm:
     return _mc("metropolis", beta)
 
 
-def overlap_heat_bath(beta: float = 1.0) -> SamplingAlgorithm:
+def overlap_heat_bath(beta: RealScalar = 1.0) -> SamplingAlgorithm:
     """Single-spin heat bath (Glauber) with O(P) incremental overlaps: P(flip) = 1/(1+e^{βΔE})."""
     return _mc("heat_bath", beta)

@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 
 from .._errors import ShapeError, check_positive
-from .._types import Array, Float, Key
+from .._types import Array, Float, Key, RealScalar
 from ..sampling import SamplingAlgorithm, project_to_sphere
 from ._spherical import SphericalPSpin
 
@@ -243,7 +243,7 @@ class NonreciprocalInfo(NamedTuple):
     energies: Float[Array, " 2"]
 
 
-def nonreciprocal_langevin(beta: float = 1.0, dt: float = 0.02) -> SamplingAlgorithm:
+def nonreciprocal_langevin(beta: RealScalar = 1.0, dt: float = 0.02) -> SamplingAlgorithm:
     r"""One step of the coupled dynamics: Euler for the random force, the exact flow of
     $K - Z$, projection.
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ConfigError, ShapeError, check_mask
-from .._types import Array, Float, Key, Spins
+from .._types import Array, Float, IntScalar, Key, Spins
 from ._base import AbstractDiscreteModel
 
 
@@ -127,7 +127,7 @@ class PairwisePotts(AbstractDiscreteModel):
         pair = jnp.sum(self.J[sites[:, None], sites[None, :], s[:, None], s[None, :]])
         return -field - 0.5 * pair
 
-    def site_energies(self, x: Spins, i: Array) -> Float[Array, " q"]:
+    def site_energies(self, x: Spins, i: IntScalar) -> Float[Array, " q"]:
         r"""$e_i(a) = -h_i(a) - \sum_j J_{ij}(a, s_j)$: energies with $s_i = a$, up to a constant."""
         s = x.astype(jnp.int32)
         sites = jnp.arange(self.n)

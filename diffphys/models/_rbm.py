@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ConfigError, ShapeError, check_positive
-from .._types import Array, Float, Key
+from .._types import Array, Float, Key, RealScalar
 from ..sampling import SamplingAlgorithm
 from ._base import AbstractModel
 
@@ -358,7 +358,7 @@ class RBMInfo(NamedTuple):
     energy: Float[Array, ""]
 
 
-def block_gibbs(beta: float = 1.0, *, k: int = 1) -> SamplingAlgorithm:
+def block_gibbs(beta: RealScalar = 1.0, *, k: int = 1) -> SamplingAlgorithm:
     r"""Alternating (block) Gibbs sampling of an RBM: all hidden units given v, then all
     visible units given h. One step is `k` such sweeps.
 

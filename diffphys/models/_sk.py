@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import ConfigError, ShapeError, check_positive
-from .._types import Array, Float, Key, Spins
+from .._types import Array, Float, IntScalar, Key, RealScalar, Spins
 from ..sampling import DiscreteInfo, SamplingAlgorithm
 from ._base import AbstractIsingModel
 
@@ -136,11 +136,11 @@ class SK(_IsingSpins):
         r"""$f_i = \sum_j J_{ij} s_j + h_i$ for every spin; flipping $s_i$ costs $2 s_i f_i$."""
         return self.J @ x.astype(self.J.dtype) + self.h
 
-    def site_energies(self, x: Spins, i: Array) -> Float[Array, " 2"]:
+    def site_energies(self, x: Spins, i: IntScalar) -> Float[Array, " 2"]:
         f = self.J[i] @ x.astype(self.J.dtype) + self.h[i]
         return jnp.stack([f, -f])
 
-    def delta_energy(self, x: Spins, i: Array) -> Float[Array, ""]:
+    def delta_energy(self, x: Spins, i: IntScalar) -> Float[Array, ""]:
         """Energy change of flipping spin `i`, O(N)."""
         s = x.astype(self.J.dtype)
         return 2.0 * s[i] * (self.J[i] @ s + self.h[i])
@@ -253,7 +253,7 @@ class PSpin(_IsingSpins):
         s = x.astype(self.couplings.dtype)
         return -self.couplings @ jnp.prod(s[tuples], axis=1) - self.h @ s
 
-    def site_energies(self, x: Spins, i: Array) -> Float[Array, " 2"]:
+    def site_energies(self, x: Spins, i: IntScalar) -> Float[Array, " 2"]:
         _, coupling, others = _pspin_tables(self.n, self.p)
         s = x.astype(self.couplings.dtype)
         f = self.couplings[jnp.asarray(coupling)[i]] @ jnp.prod(s[jnp.asarray(others)[i]], axis=-1)
@@ -272,7 +272,7 @@ class SKState(NamedTuple):
     energy: Float[Array, ""]
 
 
-def sk_metropolis(beta: float = 1.0, *, order: str = "sequential") -> SamplingAlgorithm:
+def sk_metropolis(beta: RealScalar = 1.0, *, order: str = "sequential") -> SamplingAlgorithm:
     r"""Single-spin-flip Metropolis for `SK` with incrementally updated local fields.
 
     One step is one sweep of N attempted flips. Flipping spin i costs

@@ -59,7 +59,7 @@ import jax
 import jax.numpy as jnp
 
 from .._errors import ConfigError, ShapeError
-from .._types import Array, Float, Key
+from .._types import Array, Float, Key, RealScalar
 from ._base import AbstractModel
 
 
@@ -322,7 +322,9 @@ def _check_c(C):
     return C
 
 
-def sbm_map_fit(C, m, *, gamma: float, n_steps: int = 2000, lr: float = 0.05, J0=None):
+def sbm_map_fit(
+    C, m, *, gamma: RealScalar, n_steps: int = 2000, lr: RealScalar = 0.05, J0=None
+):
     r"""Loss minimisation: the couplings minimising
     $\mathcal L(W)/K = -[\frac12\mathrm{tr}(WC) - \log Z(W)] + \frac{\gamma N}{4K}\mathrm{tr}W^2$
     (module docstring; K = `m` training points), by gradient descent in `lax.scan` with the
@@ -374,11 +376,11 @@ def sbm_posterior_langevin(
     C,
     m,
     *,
-    gamma: float,
+    gamma: RealScalar,
     n_models: int,
     n_steps: int,
-    dt: float,
-    eta: float = 1.0,
+    dt: RealScalar,
+    eta: RealScalar = 1.0,
     J0=None,
 ):
     r"""Ensemble learning: `n_models` independent Langevin chains on the tempered posterior

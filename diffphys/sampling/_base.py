@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from .._errors import check_positive
 from .._loop import record_times, scan_steps, sweep_sites  # noqa: F401 (re-export)
+from .._types import IntScalar
 
 _POSITIVE = ("beta", "betas", "dt", "T")
 
@@ -37,7 +38,7 @@ def run(
     every: int | None = None,
     record_at=None,
     schedule: dict[str, Any] | None = None,
-    start: int = 0,
+    start: IntScalar = 0,
     progress: bool = False,
     **overrides,
 ):

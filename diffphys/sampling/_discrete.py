@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from .._errors import check_positive
-from .._types import Array, Float, Spins
+from .._types import Array, Float, RealScalar, Spins
 from ._base import SamplingAlgorithm, sweep_sites
 
 
@@ -53,7 +53,7 @@ def _heat_bath_choice(u, energies, beta):
     return jnp.sum(cdf <= target, axis=-1).clip(max=energies.shape[-1] - 1)
 
 
-def _single_site(rule: str, beta: float, order: str) -> SamplingAlgorithm:
+def _single_site(rule: str, beta: RealScalar, order: str) -> SamplingAlgorithm:
     check_positive("beta", beta)
 
     def step(key, state: DiscreteState, model, beta=beta):
@@ -87,7 +87,7 @@ def _single_site(rule: str, beta: float, order: str) -> SamplingAlgorithm:
     return SamplingAlgorithm(_init, step)
 
 
-def metropolis(beta: float = 1.0, *, order: str = "random") -> SamplingAlgorithm:
+def metropolis(beta: RealScalar = 1.0, *, order: str = "random") -> SamplingAlgorithm:
     """Single-site Metropolis: one step is one sweep of N attempted moves.
 
     A move proposes a uniformly chosen different value at a site (a spin flip for Ising) and
@@ -101,7 +101,7 @@ def metropolis(beta: float = 1.0, *, order: str = "random") -> SamplingAlgorithm
     return _single_site("metropolis", beta, order)
 
 
-def heat_bath(beta: float = 1.0, *, order: str = "random") -> SamplingAlgorithm:
+def heat_bath(beta: RealScalar = 1.0, *, order: str = "random") -> SamplingAlgorithm:
     """Single-site heat-bath (Gibbs): each visited site is redrawn from its conditional law.
 
     P(x_i = v | rest) ∝ exp(-beta E_i(v)). One step is one sweep of N site updates.
@@ -109,7 +109,7 @@ def heat_bath(beta: float = 1.0, *, order: str = "random") -> SamplingAlgorithm:
     return _single_site("heat_bath", beta, order)
 
 
-def checkerboard(beta: float = 1.0, *, rule: str = "metropolis") -> SamplingAlgorithm:
+def checkerboard(beta: RealScalar = 1.0, *, rule: str = "metropolis") -> SamplingAlgorithm:
     """Two-colour (checkerboard) update of a lattice model: all sites of one colour at once.
 
     Sites of one colour do not interact, so updating them simultaneously is an exact Gibbs /

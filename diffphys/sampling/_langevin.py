@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from .._errors import check_positive
-from .._types import Array, Float
+from .._types import Array, Float, RealScalar
 from ._base import SamplingAlgorithm
 
 
@@ -36,7 +36,7 @@ def project_to_sphere(x: Float[Array, "..."]) -> Float[Array, "..."]:
     return x * jnp.sqrt(jnp.asarray(x.size, x.dtype) / jnp.sum(x * x))
 
 
-def langevin(beta: float = 1.0, dt: float = 1e-2, *, spherical: bool = False) -> SamplingAlgorithm:
+def langevin(beta: RealScalar = 1.0, dt: float = 1e-2, *, spherical: bool = False) -> SamplingAlgorithm:
     r"""Euler–Maruyama step of overdamped Langevin dynamics, optionally on the sphere.
 
     $$x_{t+dt} = x_t - dt\, \nabla E(x_t) + \sqrt{2\, dt / \beta}\; \xi_t,\qquad \xi_t \sim N(0, 1).$$

@@ -34,7 +34,7 @@ def speciation_time(top_eigenvalue) -> Float[Array, "..."]:
     return 0.5 * jnp.log(lam)
 
 
-def data_covariance_spectrum(data) -> np.ndarray:
+def data_covariance_spectrum(data) -> np.ndarray | float:
     """Eigenvalues (descending) of the empirical covariance of `data` (n, d), centred."""
     x = np.asarray(data, dtype=np.float64)
     x = x - x.mean(axis=0)
@@ -52,7 +52,7 @@ def _gauss_hermite(n: int = 160):
     return z, w / np.sqrt(2 * np.pi)
 
 
-def clone_probability(t, m2: float, sigma2: float = 1.0) -> np.ndarray:
+def clone_probability(t, m2: float, sigma2: float = 1.0) -> np.ndarray | float:
     r"""Probability that two clones split at time t end in the same class: two-Gaussian mixture.
 
     Data $\pm m + \sigma z$ with equal weights, exact score. Given $x_t$, each clone ends in class
@@ -99,7 +99,7 @@ def crossing_time(t, y, level: float) -> float:
     return float(t0 + (level - y0) * (t1 - t0) / (y1 - y0))
 
 
-def excess_entropy_gaussian(t, alpha: float, eigenvalues) -> np.ndarray:
+def excess_entropy_gaussian(t, alpha: float, eigenvalues) -> np.ndarray | float:
     r"""Excess entropy density $f(t)$ of Gaussian data with covariance spectrum $\lambda_i$.
 
     $$f(t) = \alpha - \frac{1}{2d}\sum_{i=1}^d \log\left(1 + \frac{\lambda_i e^{-2t}}{\Delta_t}\right)$$

@@ -62,7 +62,7 @@ def dynamical_temperature(p: int) -> float:
     return math.sqrt(p * (p - 2) ** (p - 2) / (2.0 * (p - 1) ** (p - 1)))
 
 
-def spherical_sk_equilibrium_energy(T) -> np.ndarray:
+def spherical_sk_equilibrium_energy(T) -> np.ndarray | float:
     r"""Equilibrium energy per spin of the spherical SK model ($J_{ij}\sim N(0,1/N)$), N -> inf.
 
     Kosterlitz, Thouless & Jones, PRL 36, 1217 (1976), in this normalisation:
@@ -274,7 +274,7 @@ class SphericalSKExact(NamedTuple):
     T: float
     c: float
 
-    def correlation(self, t, t_w) -> np.ndarray:
+    def correlation(self, t, t_w) -> np.ndarray | float:
         r"""C(t, t_w) for t >= t_w (broadcasting), $[F(t+t_w) + 2T\int_0^{t_w}\Gamma(s)
         F(t+t_w-2s)ds]/\sqrt{\Gamma(t)\Gamma(t_w)}$ (trapezoid on the solver grid)."""
         t, t_w = np.broadcast_arrays(np.asarray(t, float), np.asarray(t_w, float))
@@ -292,7 +292,7 @@ class SphericalSKExact(NamedTuple):
             out[idx] = num / np.sqrt(self._gamma_at(tt) * self._gamma_at(tw))
         return out
 
-    def response(self, t, t_w) -> np.ndarray:
+    def response(self, t, t_w) -> np.ndarray | float:
         r"""R(t, t_w) = $\sqrt{\Gamma(t_w)/\Gamma(t)}\,F(t - t_w)$ for t >= t_w."""
         t, t_w = np.broadcast_arrays(np.asarray(t, float), np.asarray(t_w, float))
         return np.sqrt(self._gamma_at(t_w) / self._gamma_at(t)) * _f_scaled(t - t_w, self.c)

@@ -133,15 +133,15 @@ class DecimatedDMFTSolution(NamedTuple):
 
         return in_row(lo) * (1 - w) + in_row(hi) * w
 
-    def correlation(self, t, t_w) -> np.ndarray:
+    def correlation(self, t, t_w) -> np.ndarray | float:
         """C(t, t_w) for t >= t_w (broadcasting), interpolated linearly on the stored rows."""
         return self._row_values(np.where(np.isnan(self.C), 1.0, self.C), t, t_w)
 
-    def integrated_response(self, t, t_w) -> np.ndarray:
+    def integrated_response(self, t, t_w) -> np.ndarray | float:
         """chi(t, t_w) = int_{t_w}^t R(t, s) ds for t >= t_w (interpolated as `correlation`)."""
         return self._row_values(np.where(np.isnan(self.chi), 0.0, self.chi), t, t_w)
 
-    def response(self, t, t_w) -> np.ndarray:
+    def response(self, t, t_w) -> np.ndarray | float:
         """R(t, t_w) = -d chi(t, t_w)/d t_w by a central difference of width 2h(t).
 
         Resolved only for t - t_w >> h(t): the fast (FDT) part of R, on scales below the grid

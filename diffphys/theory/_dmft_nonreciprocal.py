@@ -52,7 +52,7 @@ def exceptional_point(kappa: float) -> float:
     return abs(float(kappa))
 
 
-def critical_temperature(alpha=0.0) -> np.ndarray:
+def critical_temperature(alpha=0.0) -> np.ndarray | float:
     r"""Transition temperature of the antagonistically coupled systems ($\kappa = 0$), p = 2.
 
     $T_c(\alpha) = 1$ for every $\alpha$: the dynamics is the spherical SK dynamics rotated at
@@ -64,14 +64,14 @@ def critical_temperature(alpha=0.0) -> np.ndarray:
     return np.ones_like(np.asarray(alpha, dtype=np.float64))
 
 
-def oscillation_frequency(alpha, kappa=0.0) -> np.ndarray:
+def oscillation_frequency(alpha, kappa=0.0) -> np.ndarray | float:
     r"""Linear prediction of the rotation frequency of the slow modes, $\omega_0 =
     \sqrt{\alpha^2-\kappa^2}$ for $|\alpha| > |\kappa|$ (oscillating), 0 otherwise (static)."""
     a = np.asarray(alpha, dtype=np.float64)
     return np.sqrt(np.maximum(a**2 - float(kappa) ** 2, 0.0))
 
 
-def exceptional_discriminant(z1, z2, alpha, kappa=0.0) -> np.ndarray:
+def exceptional_discriminant(z1, z2, alpha, kappa=0.0) -> np.ndarray | float:
     r"""Discriminant of the self-consistent one-mode generator $-\mathrm{diag}(z_1, z_2) + K$.
 
     Its eigenvalues are $-(z_1+z_2)/2 \pm \sqrt{D}$ with $D = ((z_1-z_2)/2)^2 + \kappa^2 -
@@ -252,7 +252,7 @@ def _solve_jit(T, K, lam, wts, *, dt, n_steps, record_every, kw):
     return out
 
 
-def sk_aging_correlation(t, t_w, T: float) -> np.ndarray:
+def sk_aging_correlation(t, t_w, T: float) -> np.ndarray | float:
     r"""Asymptotic aging form of the spherical SK correlation below $T_c = 1$
     (Cugliandolo & Dean 1995): $C(t,t_w) \simeq (1-T)\,[2\sqrt{t t_w}/(t+t_w)]^{3/2}$ for
     $t - t_w \gg 1$; times $\cos\alpha(t-t_w)$ it is the aging of the antagonistically coupled
@@ -284,11 +284,11 @@ class NonreciprocalDMFTSolution(NamedTuple):
     energy: np.ndarray
     q12: np.ndarray
 
-    def correlation(self, t, t_w) -> np.ndarray:
+    def correlation(self, t, t_w) -> np.ndarray | float:
         """$C_{ab}(t, t_w)$ at arbitrary times (bilinear interpolation), shape (..., 2, 2)."""
         return self._interp(self.C, t, t_w)
 
-    def response(self, t, t_w) -> np.ndarray:
+    def response(self, t, t_w) -> np.ndarray | float:
         """$R_{ab}(t, t_w)$ for t >= t_w (bilinear interpolation), shape (..., 2, 2)."""
         t, t_w = np.broadcast_arrays(np.asarray(t, float), np.asarray(t_w, float))
         if np.any(t < t_w - 1e-9):

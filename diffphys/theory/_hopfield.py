@@ -134,7 +134,7 @@ def ags_curie_weiss(T: float) -> float:
     return float(optimize.brentq(lambda m: m - np.tanh(m / T), 1e-9, 1.0))
 
 
-def ags_overlap(alphas, T: float = 0.0) -> np.ndarray:
+def ags_overlap(alphas, T: float = 0.0) -> np.ndarray | float:
     """Retrieval overlap m(alpha) of the AGS RS solution on a grid (0 where retrieval fails)."""
     return np.array([ags_solve(float(a), T).m for a in np.atleast_1d(alphas)])
 
@@ -245,7 +245,7 @@ def exponential_capacity_rate(lam: float = 1.0, rho: float = 0.0) -> float:
     return float(overlap_rate(t))
 
 
-def exponential_basin_radius(n, n_patterns, lam: float = 1.0) -> np.ndarray:
+def exponential_basin_radius(n, n_patterns, lam: float = 1.0) -> np.ndarray | float:
     r"""Basin radius ρ_c (fraction of corrupted bits) predicted for `n_patterns` = P stored in N
     neurons: the largest ρ with $\alpha_c(\lambda, \rho) \ge \ln P / N$, inverting
     `exponential_capacity_rate` (leading exponential order: $P = e^{\alpha N}$ with
@@ -310,7 +310,7 @@ def exponential_capacity_snr(n, lam: float = 1.0, recall: float = 0.99):
     return 1.0 + np.exp((n - 1) * exponential_capacity_rate(lam, 0.0)) / z**2
 
 
-def supervised_overlap_low_load(n_examples, quality) -> np.ndarray:
+def supervised_overlap_low_load(n_examples, quality) -> np.ndarray | float:
     r"""Overlap of sign(class mean) with the archetype (ties resolved towards the archetype).
 
     Exact majority vote over M examples: with $n_+ \sim \mathrm{Bin}(M, (1+r)/2)$ agreeing

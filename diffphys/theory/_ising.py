@@ -26,7 +26,7 @@ def _k(beta):
     return 2.0 * np.sinh(2.0 * beta) / np.cosh(2.0 * beta) ** 2
 
 
-def onsager_energy(T, J: float = 1.0) -> np.ndarray:
+def onsager_energy(T, J: float = 1.0) -> np.ndarray | float:
     r"""Internal energy per spin (Onsager 1944):
 
     $$u = -J \coth(2\beta J)\Big[1 + \tfrac{2}{\pi}\big(2\tanh^2(2\beta J) - 1\big) K(k^2)\Big],
@@ -41,7 +41,7 @@ def onsager_energy(T, J: float = 1.0) -> np.ndarray:
     return -J / np.tanh(2 * b) * (1 + 2 / np.pi * (2 * np.tanh(2 * b) ** 2 - 1) * K)
 
 
-def onsager_free_energy(T, J: float = 1.0) -> np.ndarray:
+def onsager_free_energy(T, J: float = 1.0) -> np.ndarray | float:
     r"""Free energy per spin f, from
     $-\beta f = \ln(2\cosh 2\beta J) + \frac1\pi\int_0^{\pi/2}\ln\frac{1+\sqrt{1-k^2\sin^2\theta}}{2}d\theta$."""
     T = np.atleast_1d(np.asarray(T, dtype=np.float64))
@@ -58,7 +58,7 @@ def onsager_free_energy(T, J: float = 1.0) -> np.ndarray:
     return np.asarray(out).reshape(np.shape(np.asarray(T)))
 
 
-def yang_magnetization(T, J: float = 1.0) -> np.ndarray:
+def yang_magnetization(T, J: float = 1.0) -> np.ndarray | float:
     r"""Spontaneous magnetisation (Onsager 1949, Yang 1952): $m = (1 - \sinh^{-4} 2\beta J)^{1/8}$
     below $T_c = 2J/\ln(1+\sqrt2)$, zero above."""
     T = np.asarray(T, dtype=np.float64)
@@ -66,7 +66,7 @@ def yang_magnetization(T, J: float = 1.0) -> np.ndarray:
     return np.where(x > 0, np.abs(x) ** 0.125, 0.0)
 
 
-def ising3d_susceptibility_series(beta_J, *, order: int = 16) -> np.ndarray:
+def ising3d_susceptibility_series(beta_J, *, order: int = 16) -> np.ndarray | float:
     r"""High-temperature series of the simple-cubic Ising susceptibility (infinite lattice).
 
     $$\chi = \sum_j \langle s_0 s_j\rangle = \sum_{n=0}^{\rm order} a_n v^n,\qquad

@@ -35,7 +35,7 @@ def _s_of_r(r, q):
     return (-1.0 + np.sqrt(1.0 + 4.0 * q * r)) / (2.0 * q)
 
 
-def distance_rate_function(r, q: float = 1.0) -> np.ndarray:
+def distance_rate_function(r, q: float = 1.0) -> np.ndarray | float:
     r"""$I(r)$: $P(|x - y|^2/d \approx r) \asymp e^{-d I(r)}$ for $y \sim N(0, I)$, $|x|^2 = q d$."""
     r = np.asarray(r, dtype=np.float64)
     s = _s_of_r(r, q)
@@ -43,7 +43,7 @@ def distance_rate_function(r, q: float = 1.0) -> np.ndarray:
     return lam * r - 0.5 * np.log(s) - lam * q * s
 
 
-def nearest_distance(alpha, q: float = 1.0) -> np.ndarray:
+def nearest_distance(alpha, q: float = 1.0) -> np.ndarray | float:
     r"""$r_{min}(\alpha)$: the squared distance per dimension to the nearest of $e^{\alpha d}$ points."""
     alpha = np.atleast_1d(np.asarray(alpha, dtype=np.float64))
     if np.any(alpha <= 0):
@@ -58,24 +58,24 @@ def nearest_distance(alpha, q: float = 1.0) -> np.ndarray:
     return 0.5 * (lo + hi)
 
 
-def tail_index(h, alpha, q: float = 1.0) -> np.ndarray:
+def tail_index(h, alpha, q: float = 1.0) -> np.ndarray | float:
     r"""$\mu(h, \alpha) = h^2 (1/s_{min} - 1)$: the stable index of the KDE sum (see module doc)."""
     s = _s_of_r(nearest_distance(alpha, q), q)
     return np.asarray(h, dtype=np.float64) ** 2 * (1.0 / s - 1.0)
 
 
-def h_glass(alpha, q: float = 1.0) -> np.ndarray:
+def h_glass(alpha, q: float = 1.0) -> np.ndarray | float:
     r"""$h_G(\alpha)$: below it the KDE is dominated by a few points ($\mu = 1$)."""
     s = _s_of_r(nearest_distance(alpha, q), q)
     return np.sqrt(s / (1.0 - s))
 
 
-def h_clt(alpha, q: float = 1.0) -> np.ndarray:
+def h_clt(alpha, q: float = 1.0) -> np.ndarray | float:
     r"""$h_{CLT}(\alpha) = \sqrt2\, h_G(\alpha)$: below it the central limit theorem fails ($\mu = 2$)."""
     return np.sqrt(2.0) * h_glass(alpha, q)
 
 
-def log_density_per_dim(h, alpha, q: float = 1.0) -> np.ndarray:
+def log_density_per_dim(h, alpha, q: float = 1.0) -> np.ndarray | float:
     r"""Typical $\frac1d\log\hat\rho_h(x)$ as $d \to \infty$.
 
     Above $h_G$: the annealed value $\frac1d\log N(x; 0, (1 + h^2) I) = -\frac12\log 2\pi(1+h^2)
@@ -89,6 +89,6 @@ def log_density_per_dim(h, alpha, q: float = 1.0) -> np.ndarray:
     return np.where(h > h_glass(alpha, q), annealed, condensed)
 
 
-def mean_participation_ratio(h, alpha, q: float = 1.0) -> np.ndarray:
+def mean_participation_ratio(h, alpha, q: float = 1.0) -> np.ndarray | float:
     r"""$E[Y_2] = \max(0, 1 - \mu)$ as $d \to \infty$ (Poisson–Dirichlet weights in the glass)."""
     return np.clip(1.0 - tail_index(h, alpha, q), 0.0, None)

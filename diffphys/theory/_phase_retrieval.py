@@ -155,7 +155,7 @@ def _moments(beta, m, n_theta):
     return a_t.mean(-1), b_t.mean(-1)
 
 
-def phase_retrieval_lagrange(m) -> np.ndarray:
+def phase_retrieval_lagrange(m) -> np.ndarray | float:
     """$\\lambda_r = x\\cdot\\nabla L/N \\to 2(1-m^2)$, the shift between the tangent-space
     Euclidean Hessian and the Riemannian one (derived: $E[z^4]-E[z^2z^{*2}]$).
 
@@ -167,7 +167,7 @@ def phase_retrieval_lagrange(m) -> np.ndarray:
 
 def phase_retrieval_hessian_stieltjes(
     z, *, alpha: float, m: float = 0.0, n_theta: int = 64, tol: float = 1e-9
-) -> np.ndarray:
+) -> np.ndarray | float:
     """Stieltjes transform $g(z)=\\frac1N\\mathrm{tr}(P\\nabla^2LP-z)^{-1}$ of the bulk of the
     tangent-space Hessian (Euclidean frame, no $\\lambda_r$ shift), N -> infinity.
 
@@ -201,7 +201,7 @@ def phase_retrieval_hessian_stieltjes(
 
 def phase_retrieval_hessian_density(
     lam, *, alpha: float, m: float = 0.0, lagrange=None, n_theta: int = 64
-) -> np.ndarray:
+) -> np.ndarray | float:
     """Limiting density of the bulk of the Riemannian Hessian of phase retrieval at overlap m.
 
     $\\rho(\\lambda)=\\frac1\\pi\\mathrm{Im}\\,g(\\lambda+\\lambda_r+i0^+)$ with g from
@@ -236,7 +236,7 @@ def _tail_grid(alpha, m, n_grid):
 
 def phase_retrieval_hessian_cdf(
     lam, *, alpha: float, m: float = 0.0, lagrange=None, n_grid: int = 400, n_theta: int = 64
-) -> np.ndarray:
+) -> np.ndarray | float:
     """Cumulative distribution of the bulk of the Riemannian Hessian (limiting, derived).
 
     The density on a uniform grid reaching the exponential tails (down to about $e^{-40}$),

@@ -107,7 +107,7 @@ def _check_sigma(sigma):
         raise ConfigError(f"sigma must be >= 0 and finite, got {sigma!r}.")
 
 
-def rnn_delta0(g, *, sigma: float = 0.0, n_quad: int = 401) -> np.ndarray:
+def rnn_delta0(g, *, sigma: float = 0.0, n_quad: int = 401) -> np.ndarray | float:
     r"""The variance $\Delta_0 = \langle x_i^2\rangle$ of the SCS state (0 for g <= 1, sigma = 0).
 
     Solves $\Delta_0^2/2 = g^2\,\mathrm{Var}_z\,\log\cosh(\sqrt{\Delta_0}z) + \sigma^4/8$ (module
@@ -141,7 +141,7 @@ def rnn_delta0(g, *, sigma: float = 0.0, n_quad: int = 401) -> np.ndarray:
     return out if out.shape else float(out)
 
 
-def rnn_delta0_threshold(g) -> np.ndarray:
+def rnn_delta0_threshold(g) -> np.ndarray | float:
     r"""Expansion of $\Delta_0$ near the transition (derived here, module docstring):
     $\Delta_0 = \epsilon + \tfrac76\epsilon^2 + O(\epsilon^3)$, $\epsilon = g - 1 > 0$; 0 for g <= 1.
 
@@ -153,7 +153,7 @@ def rnn_delta0_threshold(g) -> np.ndarray:
     return eps + 7.0 / 6.0 * eps**2
 
 
-def rnn_decay_time(g, *, sigma: float = 0.0, n_quad: int = 401) -> np.ndarray:
+def rnn_decay_time(g, *, sigma: float = 0.0, n_quad: int = 401) -> np.ndarray | float:
     r"""Exponential decay time of $\Delta(\tau)$: $\tau_c = (1 - g^2\langle\phi'\rangle^2)^{-1/2}$
     with $\langle\phi'\rangle = \int Dz\,\mathrm{sech}^2(\sqrt{\Delta_0}z)$ (derived here from the
     small-$\Delta$ expansion of the SCS potential). For g < 1 the fixed point x = 0 relaxes at

@@ -127,7 +127,7 @@ class RNNCovarianceSpectrum(NamedTuple):
     second_moment: float
     """$\\int x^2\\rho$."""
 
-    def quantiles(self, q) -> np.ndarray:
+    def quantiles(self, q) -> np.ndarray | float:
         """Inverse CDF at probabilities q (linear interpolation)."""
         c = self.cdf / self.cdf[-1]
         return np.interp(q, c, self.x)
@@ -236,7 +236,7 @@ def rnn_covariance_spectrum_sampled(
     return out._replace(mean=m1, second_moment=m2 + alpha * m1 * m1)
 
 
-def rnn_effective_gain(g, *, sigma: float = 0.0, n_quad: int = 401) -> np.ndarray:
+def rnn_effective_gain(g, *, sigma: float = 0.0, n_quad: int = 401) -> np.ndarray | float:
     r"""The DMFT effective gain $g_{\rm eff} = g\langle\phi'\rangle$ of a tanh network.
 
     The network is $\dot x = -x + J\tanh x + \sigma\xi$.

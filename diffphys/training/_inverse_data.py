@@ -34,7 +34,7 @@ class SpinData(eqx.Module):
     """
 
     x: Array
-    weights: Float[Array, " m"]
+    weights: Float[Array, "*batch m"]
     q: int = eqx.field(static=True)
     potts: bool = eqx.field(static=True)
 
