@@ -85,7 +85,7 @@ clips the discriminant). For q = 2 the result is the Ising TAP inversion under t
 
 **Potts Sessak–Monasson (derived here).** The Potts papers (Cocco & Monasson's adaptive
 cluster expansion, Barton et al., Bioinformatics 32, 3089 (2016); Cocco, Monasson & Weigt,
-PLoS Comput. Biol. 9, e1003176 (2013)) were not reachable from this session, so the Potts
+PLoS Comput. Biol. 9, e1003176 (2013)) were not found by this session's search, so the Potts
 version is built from the structure of the quoted Ising formula, which is (checked identity)
 $J^{\rm SM} = J^{\rm nMF}[\text{all } N] + \sum_{\rm pairs}\big(J^{\rm exact}[ij] -
 J^{\rm nMF}[ij]\big)$: the mean-field inversion of all the data, plus, for each pair, its exact
