@@ -491,8 +491,7 @@ def _site_grad(a, f, x, w, mask, l2, theta):
     return g, H
 
 
-@eqx.filter_jit
-def _sitewise_run(grad_fn, n_steps, params, tol):
+def _sitewise_newton(data: SpinData, mask, l2, theta, n_steps: int, tol):
     r"""Asymmetric Ising pseudo-likelihood, minimised spin by spin: the objective is a sum of N
     independent logistic regressions, spin i's with the parameters $(h_i, J_{i\cdot})$. Damped
     Newton on all N conditionals at once, each with its own N x N Hessian
@@ -502,8 +501,10 @@ def _sitewise_run(grad_fn, n_steps, params, tol):
     the largest gradient component of the whole objective is below `tol` (the joint Newton
     solver's rule, on the same objective), at `n_steps` iterations, or when no step size
     decreases any unconverged spin's loss. Directions off the graph get a unit Hessian and
-    zero gradient: no step."""
-    kind, data, mask, l1, l2, symmetric = grad_fn.args
+    zero gradient: no step.
+
+    `theta` (N, N) holds $h_i$ on the diagonal and $J_{ij}$ off it (row i: spin i's
+    conditional); returns the minimiser in that layout, the spins' losses and the gradient."""
     x, w = data.x, data.weights
     n = x.shape[-1]
     eye = jnp.eye(n, dtype=x.dtype)
@@ -545,7 +546,6 @@ def _sitewise_run(grad_fn, n_steps, params, tol):
         done = (jnp.max(jnp.abs(g), axis=1) < tol) | ~ok
         return theta, f, fv, g, H, it + 1, jnp.all(done) | ~jnp.all(jnp.isfinite(fv))
 
-    theta = params.J * mask + params.h[:, None] * eye
     f = jnp.einsum("iuj,ij->ui", a, theta)
     fv = _site_loss(f, x, w, mask, l2, theta)
     g, H = _site_grad(a, f, x, w, mask, l2, theta)
@@ -553,11 +553,34 @@ def _sitewise_run(grad_fn, n_steps, params, tol):
     theta, _, fv, g, _, _, _ = jax.lax.while_loop(
         lambda s: (s[5] < n_steps) & ~s[6], body, state
     )
+    return theta, fv, g
+
+
+@eqx.filter_jit
+def _sitewise_run(grad_fn, n_steps, params, tol):
+    """`fit_pseudolikelihood` with solver='sitewise': `_sitewise_newton`, then (J + J^T)/2."""
+    kind, data, mask, l1, l2, symmetric = grad_fn.args
+    eye = jnp.eye(data.n, dtype=data.x.dtype)
+    theta = params.J * mask + params.h[:, None] * eye
+    theta, fv, g = _sitewise_newton(data, mask, l2, theta, n_steps, tol)
     loss = jnp.sum(fv)
     gmax = jnp.max(jnp.abs(g))
     J = theta * mask
     model = eqx.tree_at(lambda m: (m.h, m.J), params, (jnp.diagonal(theta), 0.5 * (J + J.T)))
     return InverseFit(model, jnp.isfinite(loss) & (gmax < tol), gmax, loss)
+
+
+def _sitewise_solution(data, *, mask=None, l2=0.0, n_steps: int = 100, tol=1e-4):
+    data = _as_data(data)
+    return _sitewise_jit(data, _mask_array(mask, data.n), l2, n_steps, tol)
+
+
+@eqx.filter_jit
+def _sitewise_jit(data, mask, l2, n_steps, tol):
+    """The unsymmetrised per-site pseudo-likelihood solution, (N, N), h on the diagonal (for
+    tests: stationarity of every conditional)."""
+    theta = jnp.zeros((data.n, data.n), jnp.float32)
+    return _sitewise_newton(data, mask, l2, theta, n_steps, tol)[0]
 
 
 # -- convenience fits ------------------------------------------------------------------------
