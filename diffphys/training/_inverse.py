@@ -8,7 +8,8 @@ weights come from the data, and optional penalties $\lambda_1 \sum |J| + \lambda
 act on the stored couplings (both orders of each pair). The builders are pure in the data:
 `jax.vmap` a fit over stacked `SpinData`s and over keys. `fit_exact`, `fit_pseudolikelihood`
 and `fit_mpf` minimise the objectives to a gradient tolerance, by damped Newton iterations
-(small problems, smooth objectives) or by `train` with Adam, and return an `InverseFit`.
+(small problems, smooth objectives; the asymmetric pseudo-likelihood spin by spin, as N
+independent logistic regressions) or by `train` with Adam, and return an `InverseFit`.
 
 Objectives (per unit weight of data, $w_\mu$ summing to one):
 
@@ -734,13 +735,23 @@ _FIT_DOC = """
     - `data`: a `SpinData` (or a ±1 array of shape (M, N), passed through `spin_data`).
     - `mask`: optional boolean (N, N) graph of the couplings (default: all pairs).
     - `l1`, `l2`: penalties $\\lambda_1 \\sum |J| + \\lambda_2 \\sum J^2$ on the couplings.
-    - `solver`: `"newton"`: damped Newton iterations on the free parameters (h and each
-      coupling once), the Hessian by automatic differentiation (for the exact likelihood it
-      is the model covariance of the sufficient statistics), backtracking line search, until
-      `tol`: a handful of iterations for these convex objectives. `"adam"`: `n_steps` Adam
-      updates of `train` (cosine-decayed learning rate). `"auto"` (default): Newton when the
-      objective is smooth (`l1 = 0`, no `optimizer`) and small enough for a dense Hessian
-      (at most 600 free parameters; exact likelihood: parameters x q^N <= 2^22), else Adam.
+    - `solver`: `"newton"`: damped Newton iterations on all free parameters jointly (h and
+      each coupling once), the dense Hessian by automatic differentiation (for the exact
+      likelihood it is the model covariance of the sufficient statistics), backtracking line
+      search, until `tol`: a handful of iterations for these convex objectives.
+      `"sitewise"` (asymmetric pseudo-likelihood only): the same objective, minimum and
+      stopping rule, but the objective is a sum of N independent (multinomial) logistic
+      regressions, one per spin with parameters h_i and row i of J, so each spin gets its
+      own Newton step from its own small closed-form Hessian (sum over samples of
+      w (1 - tanh^2 f_i) x x^T, x = (1, s_j for j != i); Potts: the softmax covariance
+      times the one-hot regressors' outer product): N Cholesky solves of size N (Potts:
+      q^2 N) instead of one of size ~N^2 (Potts: ~q^2 N^2); ConIII's
+      Pseudo solves the same per-spin problems one at a time with BFGS. `"adam"`: `n_steps`
+      Adam updates of `train` (cosine-decayed learning rate). `"auto"` (default): for a
+      smooth objective (`l1 = 0`, no `optimizer`), `"sitewise"` for the asymmetric
+      pseudo-likelihood (when its largest arrays, N M c^2 K and N (c K)^2 floats with c = 1,
+      K = N (Ising) or c = q, K = q N (Potts), stay below 2^26), else `"newton"` when small enough for a dense Hessian (at most 600
+      free parameters; exact likelihood: parameters x q^N <= 2^22), else Adam.
     - `n_steps`: at most this many Newton iterations (default 100) or exactly this many Adam
       updates (default 2000).
     - `learning_rate`: initial Adam learning rate (Adam only).
@@ -781,7 +792,10 @@ fit_exact.__doc__ = (
 )
 fit_pseudolikelihood.__doc__ = (
     "Pseudo-likelihood fit (see `pseudolikelihood`); asymmetric by default, the returned "
-    "couplings symmetrised, $J = (J + J^\\top)/2$ (Potts: each row gauged to zero sum first)."
+    "couplings symmetrised, $J = (J + J^\\top)/2$ (Potts: each row gauged to zero sum first), "
+    "as ConIII's `Pseudo`; solved spin by spin by default (`solver='sitewise'`). With "
+    "`symmetric=True` the estimator is a different one (one symmetric J in every "
+    "conditional: the conditionals no longer decouple; joint Newton or Adam)."
     + _FIT_DOC.replace(
         "    - `solver`",
         "    - `symmetric`: fit one symmetric J in every conditional instead.\n    - `solver`",
