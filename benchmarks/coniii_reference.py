@@ -11,7 +11,9 @@ runs ConIII there in a subprocess.
     python benchmarks/coniii_reference.py all     # both (default)
 
 Options: `--venv PATH`, `--batch B` (problems in the batch timing, default 1000), `--reuse DIR`
-(time diffphys only, against the ConIII results an earlier `bench` left in DIR).
+(time diffphys only, against the ConIII results an earlier `bench` left in DIR), `--pl-sizes
+50,100` (one pseudo-likelihood problem at each of these N, `--pl-samples` 2000 heat-bath
+samples, after the N = 5 tables; `--pl-reuse DIR` reuses that ConIII half).
 
 Reference problems (samples drawn exactly from the Boltzmann distribution, as ConIII's usage
 guide does):
@@ -110,6 +112,22 @@ WORKER = textwrap.dedent(
             np.savez_compressed(f"{out}/{name}.npz", **arrays)
             res[name] = {"n": n, "n_samples": int(len(sample)), "methods": list(methods),
                          "parameter_error": errors, "seconds": times}
+    elif mode == "pl_large":  # Pseudo on larger N: samples written by the parent process
+        inp = np.load(f"{out}/pl_large_in.npz")
+        arrays = {}
+        for name in inp.files:
+            sample = inp[name].astype(np.int64)
+            ref = Pseudo(sample, iprint=False)  # helpers compiled once, as in bench
+            kw = dict(model=ref.model, calc_observables=ref.calc_observables, iprint=False,
+                      get_multipliers_r=ref.get_multipliers_r,
+                      calc_observables_r=ref.calc_observables_r)
+            best = (float("inf"), 0.0)
+            for _ in range(2):
+                t, c = time.perf_counter(), time.process_time()
+                arrays[name] = np.asarray(Pseudo(sample, **kw).solve(), float)
+                best = min(best, (time.perf_counter() - t, time.process_time() - c))
+            res[name] = best
+        np.savez_compressed(f"{out}/pl_large.npz", **arrays)
     else:  # bench: one problem repeated, then a batch of problems in a Python loop
         batch = int(sys.argv[3])
         n = 5
@@ -333,12 +351,84 @@ def bench(py: Path, batch: int, reuse: str | None = None) -> None:
               f"{diff:.1e} | {conv} |")
 
 
+def gibbs_samples(n: int, m: int, seed: int, sweeps: int = 200) -> np.ndarray:
+    """m samples of an SK-like model (h ~ N(0, 0.1^2), J ~ N(0, 0.25/N), the reference
+    problems' distribution, paramagnetic) from m independent heat-bath chains of `sweeps`
+    sweeps each (numpy, float64), as int8 ±1."""
+    rng = np.random.default_rng(seed)
+    h = rng.normal(scale=0.1, size=n)
+    J = np.triu(rng.normal(scale=np.sqrt(0.25 / n), size=(n, n)), 1)
+    J = J + J.T
+    s = rng.choice([-1.0, 1.0], size=(m, n))
+    for _ in range(sweeps):
+        for i in range(n):
+            f = h[i] + s @ J[i]
+            s[:, i] = np.where(rng.random(m) < 0.5 * (1 + np.tanh(f)), 1.0, -1.0)
+    return s.astype(np.int8)
+
+
+def bench_pl_large(py: Path, sizes, m: int, reuse: str | None = None) -> None:
+    """One pseudo-likelihood problem at each N in `sizes` (m Gibbs samples): ConIII's Pseudo
+    (helpers reused, best of 2) vs `fit_pseudolikelihood` (spin_data + fit, best of 3)."""
+    import jax
+
+    from diffphys import training
+
+    load_start = os.getloadavg()
+    if reuse and (Path(reuse) / "pl_large.npz").exists():
+        out = Path(reuse)
+        inp = np.load(out / "pl_large_in.npz")
+    else:
+        out = Path(tempfile.mkdtemp(prefix="coniii-pl-large-"))
+        print(f"ConIII large-N Pseudo results in {out}", flush=True)
+        inp = {f"n{n}": gibbs_samples(n, m, seed=n) for n in sizes}
+        np.savez_compressed(out / "pl_large_in.npz", **inp)
+        run_worker(py, "pl_large", out)
+        inp = np.load(out / "pl_large_in.npz")
+    ref = json.loads((out / "pl_large.json").read_text())
+    theirs = np.load(out / "pl_large.npz")
+    rows = []
+    for name in inp.files:
+        sample = inp[name]
+        n = sample.shape[1]
+
+        def ours(sample=sample):
+            return jax.block_until_ready(training.fit_pseudolikelihood(training.spin_data(sample)))
+
+        t = time.perf_counter()
+        res = ours()
+        compile_one = time.perf_counter() - t
+        ours_t = _time(ours, repeat=3)
+        iu = np.triu_indices(n, 1)
+        vec = np.concatenate([np.asarray(res.model.h), np.asarray(res.model.J)[iu]])
+        diff = np.abs(vec - theirs[name]).max()
+        rows.append((n, len(sample), ref[name], ours_t, compile_one - ours_t[0], diff,
+                     bool(res.converged)))
+    print(f"ConIII results in {out}; load average at the start {load_start}, at the end "
+          f"{os.getloadavg()}")
+    print()
+    print("Pseudo-likelihood, one problem at larger N (Gibbs samples; ConIII: helpers reused, "
+          "best of 2; diffphys: spin_data + fit, best of 3)")
+    print()
+    print("| N | samples | ConIII (ms, wall / CPU) | diffphys (ms, wall / CPU) | ratio wall / CPU |"
+          " diffphys compile (s) | max abs diff vs ConIII | converged |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, m_, c, d, k, diff, conv in rows:
+        print(f"| {n} | {m_} | {1e3 * c[0]:.1f} / {1e3 * c[1]:.1f} | {1e3 * d[0]:.1f} / "
+              f"{1e3 * d[1]:.1f} | {c[0] / d[0]:.1f}x / {c[1] / d[1]:.1f}x | {k:.1f} | "
+              f"{diff:.1e} | {conv} |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("mode", nargs="?", default="all", choices=["data", "bench", "all"])
     p.add_argument("--venv", default="/tmp/coniii-venv")
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--reuse", default=None, help="folder of an earlier run's ConIII results")
+    p.add_argument("--pl-sizes", default="50,100",
+                   help="N of the one-problem pseudo-likelihood timings ('' for none)")
+    p.add_argument("--pl-samples", type=int, default=2000)
+    p.add_argument("--pl-reuse", default=None, help="folder of an earlier large-N PL run")
     a = p.parse_args(argv)
     venv = Path(a.venv)
     py = ensure_venv(venv)
@@ -346,6 +436,10 @@ def main(argv=None):
         write_data(py, venv)
     if a.mode in ("bench", "all"):
         bench(py, a.batch, a.reuse)
+        sizes = [int(v) for v in a.pl_sizes.split(",") if v.strip()]
+        if sizes:
+            print()
+            bench_pl_large(py, sizes, a.pl_samples, a.pl_reuse)
 
 
 if __name__ == "__main__":
