@@ -132,7 +132,7 @@ def test_native_vmap_equals_loop(key):
     nested = jax.vmap(jax.vmap(alg.step, in_axes=(0, 0, None)), in_axes=(None, 0, 0))(
         keys[:2], jax.tree.map(lambda a: jnp.stack([a[:2], a[2:]]), states), pick(models, slice(2))
     )[0]
-    step = jax.jit(lambda k, s, m, b: alg.step(k, s, m, beta=b))  # one compilation
+    step = jax.jit(lambda k, s, m, b: alg.step(k, s, m, beta=b)[0])  # one compilation
     for i in range(4):
         s_i, o, r = pick(states, i), *divmod(i, 2)
         same(pick(by_sample, i), step(keys[i], s_i, pick(models, i), 1.1))
