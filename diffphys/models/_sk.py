@@ -14,7 +14,8 @@ so that the energy per spin is O(1), $T_c = 1$ for SK at h = 0, and p = 2 reprod
 `sk_metropolis` is the fast SK kernel: it keeps the local fields $f_i = \sum_j J_{ij}s_j + h_i$
 in its state and updates them with one row of J per accepted flip, O(N) per attempt instead of
 the O(N^2) energy difference, and it vmaps over disorder samples and replicas and runs under
-`diffphys.sampling.parallel_tempering`.
+`diffphys.sampling.parallel_tempering`. `sk_metropolis(backend="native")` runs the same
+sequential sweeps as one fused C++ XLA FFI call (`diffphys/_native/sk_ffi.cc`).
 """
 
 from __future__ import annotations
