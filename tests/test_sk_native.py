@@ -157,3 +157,22 @@ def test_native_bad_input_raises(key):
     jax_state = sk_metropolis().init(jnp.ones(8, jnp.int8), SK.sample(key, 8))
     with pytest.raises(ConfigError, match="native sk_metropolis' init"):
         sk_metropolis(backend="native").step(key, jax_state, SK.sample(key, 8))
+
+
+@pytest.mark.slow  # CI budget (~4 s of x64 compilations on a quiet machine): runs nightly
+def test_native_float64_matches_float32_decisions(key):
+    """The float64 kernel (x64 enabled): fields stay equal to J s + h to 1e-12 after 50
+    sweeps, and from the same key and float64-exact couplings (multiples of 1/8) it takes the
+    same decisions as the float32 kernel (both fields are then exact)."""
+    k_model, k_x, k_run = jax.random.split(key, 3)
+    J = jnp.round(8 * SK.sample(k_model, 32).J) / 8
+    x0 = _spins(k_x, (32,))
+    alg = sk_metropolis(0.7, backend="native", sweeps_per_step=50)
+    m32 = SK(J, h=0.25)
+    s32, _ = alg.step(k_run, alg.init(x0, m32), m32)
+    with jax.enable_x64(True):
+        m64 = SK(J.astype(jnp.float64), h=0.25)
+        s64, _ = alg.step(k_run, alg.init(x0, m64), m64)
+        assert s64.field.dtype == jnp.float64
+        np.testing.assert_allclose(s64.field, m64.local_field(s64.x), atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(s64.x), np.asarray(s32.x))
