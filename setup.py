@@ -1,4 +1,4 @@
-"""Builds the optional C++ kernels (diffphys/_native/ising_ffi.cc) during `pip install`.
+"""Builds the optional C++ kernels (diffphys/_native/*_ffi.cc) during `pip install`.
 
 Everything else is in pyproject.toml. The extension needs only a C++17 compiler: the three XLA
 FFI headers it includes are vendored in diffphys/_native/include (jaxlib is not importable in
@@ -48,7 +48,10 @@ setup(
     ext_modules=[
         Extension(
             "diffphys._native._ising_ffi",
-            sources=[os.path.join("diffphys", "_native", "ising_ffi.cc")],
+            sources=[
+                os.path.join("diffphys", "_native", "ising_ffi.cc"),
+                os.path.join("diffphys", "_native", "sk_ffi.cc"),
+            ],
             extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden", "-isystem", INCLUDE],
             language="c++",
         )

@@ -1,5 +1,5 @@
 """No host syncs in a sweep (issue 12): which `while` loops (data-dependent trip counts: on a
-GPU one device-to-host sync per iteration) remain in one step of each Ising sweep kernel.
+GPU one device-to-host sync per iteration) remain in one step of each Ising and SK sweep kernel.
 
 Reference: the programs themselves. One `step` is traced to a jaxpr and every `while`
 equation in it and in all its sub-programs (scan bodies, conds, nested jits) is listed with
@@ -13,7 +13,13 @@ import jax.numpy as jnp
 from jax._src import source_info_util
 
 from diffphys import _native
-from diffphys.models import Ising, fused_checkerboard, ising_checkerboard_metropolis
+from diffphys.models import (
+    SK,
+    Ising,
+    fused_checkerboard,
+    ising_checkerboard_metropolis,
+    sk_metropolis,
+)
 
 
 def _subjaxprs(eqn):
@@ -59,3 +65,29 @@ def test_while_loops_in_one_sweep():
     remaining = _loops(ising_checkerboard_metropolis(0.4))
     assert remaining and all(w.startswith("_ising_fast.py:") for w in remaining), remaining
     assert len(set(remaining)) == 2, remaining
+
+
+def _sk_loops(alg, batched=False):
+    model = SK.sample(jax.random.key(0), 16)
+    state = alg.init(jnp.ones(16, jnp.int8), model)
+    step = (
+        (lambda k, s: alg.step(k, s, model))
+        if not batched
+        else jax.vmap(lambda k, s: alg.step(k, s, model), in_axes=(None, 0))
+    )
+    if batched:
+        state = jax.tree.map(lambda a: jnp.stack([a, a]), state)
+    return while_loops(jax.make_jaxpr(step)(jax.random.key(0), state).jaxpr)
+
+
+def test_while_loops_in_one_sk_sweep():
+    """The native sequential SK sweep (one FFI call for all sweeps of a step) and the vmapped
+    and random-order pure-JAX sweeps have none; the unbatched pure-JAX sequential sweep keeps
+    its data-dependent window loop (`_sk._sequential_sweep`, ~accepted + N/64 iterations)."""
+    if _native.available():
+        assert _sk_loops(sk_metropolis(backend="native", sweeps_per_step=3)) == []
+        assert _sk_loops(sk_metropolis(backend="native"), batched=True) == []
+    assert _sk_loops(sk_metropolis(order="random")) == []
+    assert _sk_loops(sk_metropolis(), batched=True) == []
+    remaining = _sk_loops(sk_metropolis())
+    assert remaining and all(w.startswith("_sk.py:") for w in remaining), remaining

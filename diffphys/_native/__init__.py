@@ -1,4 +1,4 @@
-"""Loader of the optional compiled kernels (`ising_ffi.cc`, built by `pip install -e .`).
+"""Loader of the optional compiled kernels (`ising_ffi.cc`, `sk_ffi.cc`; `pip install -e .`).
 
 The shared library is an ordinary setuptools extension (`setup.py`) loaded with `ctypes`; its
 XLA FFI handlers are registered with `jax.ffi` on first use. Where it was not built (no C++
@@ -17,6 +17,8 @@ _HERE = pathlib.Path(__file__).resolve().parent
 _TARGETS = {
     "diffphys_ising_uniform": "DiffphysIsingUniform",
     "diffphys_ising_bonds": "DiffphysIsingBonds",
+    "diffphys_sk_sweep_f32": "DiffphysSkSweepF32",
+    "diffphys_sk_sweep_f64": "DiffphysSkSweepF64",
 }
 
 

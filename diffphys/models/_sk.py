@@ -14,7 +14,8 @@ so that the energy per spin is O(1), $T_c = 1$ for SK at h = 0, and p = 2 reprod
 `sk_metropolis` is the fast SK kernel: it keeps the local fields $f_i = \sum_j J_{ij}s_j + h_i$
 in its state and updates them with one row of J per accepted flip, O(N) per attempt instead of
 the O(N^2) energy difference, and it vmaps over disorder samples and replicas and runs under
-`diffphys.sampling.parallel_tempering`.
+`diffphys.sampling.parallel_tempering`. `sk_metropolis(backend="native")` runs the same
+sequential sweeps as one fused C++ XLA FFI call (`diffphys/_native/sk_ffi.cc`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _native
 from .._errors import ConfigError, ShapeError, check_positive
 from .._types import Array, Float, IntScalar, Key, RealScalar, Spins
 from ..sampling import DiscreteInfo, SamplingAlgorithm
@@ -265,14 +267,27 @@ class PSpin(_IsingSpins):
 
 
 class SKState(NamedTuple):
-    """State of `sk_metropolis`: spins, their local fields $J s + h$ and the energy."""
+    """State of `sk_metropolis`: spins, their local fields $J s + h$ and the energy; `sweep`
+    counts the sweeps done (`uint32`, the counter of the native kernel's random stream; None
+    for the pure-JAX kernel)."""
 
     x: Spins
     field: Float[Array, " n"]
     energy: Float[Array, ""]
+    sweep: Array | None = None
 
 
-def sk_metropolis(beta: RealScalar = 1.0, *, order: str = "sequential") -> SamplingAlgorithm:
+SK_BACKENDS = ("jax", "native", "auto")
+
+
+def sk_metropolis(
+    beta: RealScalar = 1.0,
+    *,
+    order: str = "sequential",
+    backend: str = "jax",
+    sweeps_per_step: int = 1,
+    threads: int = 0,
+) -> SamplingAlgorithm:
     r"""Single-spin-flip Metropolis for `SK` with incrementally updated local fields.
 
     One step is one sweep of N attempted flips. Flipping spin i costs
@@ -299,18 +314,57 @@ def sk_metropolis(beta: RealScalar = 1.0, *, order: str = "sequential") -> Sampl
     `ensemble.run(simulate, keys, chunk_size=8)` for N = 256 (8 x 256 KB of couplings);
     `benchmarks/results/sk.md` has the measured chunk sizes.
 
+    `backend="native"` runs the sequential sweeps as one C++ XLA FFI call
+    (`diffphys/_native/sk_ffi.cc`, compiled by `pip install -e .`): a plain loop over the
+    spins with the same acceptance rule and row update, no per-spin loop overhead, several
+    sweeps per call, and under `vmap` one call for all chains (OpenMP over chains, each chain
+    running all its sweeps while its couplings are in cache; J shared or per chain). Its
+    random numbers are counter based, Philox4x32-10 (Salmon et al., SC'11) keyed by the step
+    key with counter (spin, absolute sweep index `state.sweep`): spin i flips iff
+    $\beta\Delta E \le 0$ or $(r + \tfrac12)\,2^{-32} < e^{-\beta\Delta E}$ for its
+    32-bit word r, the Metropolis probability to within $2^{-32}$. So the chain depends only on
+    the keys and the absolute sweep index: `k` sweeps and `k` more with one key equal `2k`
+    sweeps with it, whatever `sweeps_per_step` is. Same law as the pure-JAX kernel, a
+    different random stream. Any `SK` model works, e.g. a Hopfield network as
+    `SK(hopfield.couplings)`.
+
     **Arguments:**
 
     - `beta`: default inverse temperature; `step(..., beta=b)` overrides it per step
       (annealing schedules, `sampling.parallel_tempering`).
-    - `order`: `"sequential"` or `"random"`.
+    - `order`: `"sequential"` or `"random"` (the latter on the `"jax"` backend only).
+    - `backend`: `"jax"` (the pure-JAX reference kernel above), `"native"` (the C++ kernel;
+      a `ConfigError` says why where it was not built), or `"auto"` (native if built and
+      `order="sequential"`, else jax).
+    - `sweeps_per_step`: sweeps per `step` (one kernel call on the native backend; on the jax
+      backend the sweeps of a step use the keys `fold_in(key, i)` when it is > 1).
+    - `threads`: OpenMP threads of the native kernel over the chains of a vmapped call
+      (0: all).
 
     **Returns:** a `SamplingAlgorithm` whose `init(x, model)` takes spins (N,) and an `SK`
-    model and whose step info is a `DiscreteInfo(acceptance_rate, energy)`.
+    model and whose step info is a `DiscreteInfo(acceptance_rate, energy)` (the acceptance
+    rate averaged over the sweeps of the step).
     """
     check_positive("beta", beta)
     if order not in ("sequential", "random"):
         raise ConfigError(f"order must be 'sequential' or 'random', got {order!r}.")
+    if backend not in SK_BACKENDS:
+        raise ConfigError(f"backend must be one of {SK_BACKENDS}, got {backend!r}.")
+    if int(sweeps_per_step) != sweeps_per_step or sweeps_per_step < 1:
+        raise ConfigError(f"sweeps_per_step must be a positive integer, got {sweeps_per_step!r}.")
+    if int(threads) != threads or threads < 0:
+        raise ConfigError(f"threads must be a non-negative integer, got {threads!r}.")
+    if backend == "auto":
+        backend = "native" if _native.available() and order == "sequential" else "jax"
+    if backend == "native":
+        if order != "sequential":
+            raise ConfigError(
+                "the native SK kernel sweeps the spins in order; use order='sequential', or "
+                "backend='jax' for order='random'."
+            )
+        if not _native.available():
+            raise ConfigError(_native.reason() + " Pass backend='jax' (or 'auto') to use it.")
+    n_sweeps = int(sweeps_per_step)
 
     def init(x, model) -> SKState:
         if not isinstance(model, SK):
@@ -321,9 +375,64 @@ def sk_metropolis(beta: RealScalar = 1.0, *, order: str = "sequential") -> Sampl
         model.check_state(x)
         x = jnp.asarray(x, dtype=model.dtype)
         f = model.local_field(x)
+        if backend == "native":
+            if f.dtype not in (jnp.float32, jnp.float64):
+                raise ConfigError(
+                    f"the native SK kernel needs float32 or float64 couplings, got {f.dtype}; "
+                    "build the model with dtype=jnp.float32."
+                )
+            if model.n * n_sweeps >= 2**31:
+                raise ConfigError(
+                    f"N * sweeps_per_step = {model.n * n_sweeps} overflows the kernel's int32 "
+                    "flip counter; use fewer sweeps per step."
+                )
+            return SKState(x, f, _energy_from_field(x, f, model.h), jnp.uint32(0))
         return SKState(x, f, _energy_from_field(x, f, model.h))
 
     def step(key, state: SKState, model, beta=beta):
+        if backend == "native":
+            return _native_step(key, state, model, beta)
+        if n_sweeps == 1:
+            return _jax_sweep(key, state, model, beta)
+
+        def body(i, carry):
+            st, acc = carry
+            st, info = _jax_sweep(jax.random.fold_in(key, i), st, model, beta)
+            return st, acc + info.acceptance_rate
+
+        acc0 = jnp.zeros((), state.field.dtype)
+        state, acc = jax.lax.fori_loop(0, n_sweeps, body, (state, acc0))
+        return state, DiscreteInfo(acc / n_sweeps, state.energy)
+
+    def _native_step(key, state: SKState, model, beta):
+        dtype = state.field.dtype
+        if state.sweep is None:
+            raise ConfigError(
+                "this SKState was not made by the native sk_metropolis' init; call its init."
+            )
+        name = "diffphys_sk_sweep_f32" if dtype == jnp.float32 else "diffphys_sk_sweep_f64"
+        out_types = (
+            jax.ShapeDtypeStruct(state.x.shape, jnp.int8),
+            jax.ShapeDtypeStruct(state.field.shape, dtype),
+            jax.ShapeDtypeStruct((), jnp.int32),
+        )
+        fn = jax.ffi.ffi_call(name, out_types, vmap_method="expand_dims")
+        x, f, accepted = fn(
+            model.J.astype(dtype),
+            state.x.astype(jnp.int8),
+            state.field,
+            jax.random.bits(key, (2,), jnp.uint32),
+            state.sweep,
+            jnp.asarray(beta, dtype),
+            sweeps=np.int64(n_sweeps),
+            threads=np.int64(threads),
+        )
+        energy = _energy_from_field(x, f, model.h)
+        rate = accepted.astype(dtype) / (model.n * n_sweeps)
+        new = SKState(x, f, energy, state.sweep + jnp.uint32(n_sweeps))
+        return new, DiscreteInfo(rate, energy)
+
+    def _jax_sweep(key, state: SKState, model, beta):
         n = model.n
         dtype = state.field.dtype
         k_site, k_u = jax.random.split(key)
@@ -335,7 +444,7 @@ def sk_metropolis(beta: RealScalar = 1.0, *, order: str = "sequential") -> Sampl
             sites = jax.random.randint(k_site, (n,), 0, n)
             x, f, accepted = _random_sweep(model.J, state.x, state.field, xi, beta, sites)
         energy = _energy_from_field(x, f, model.h)
-        return SKState(x, f, energy), DiscreteInfo(accepted.astype(dtype) / n, energy)
+        return SKState(x, f, energy, state.sweep), DiscreteInfo(accepted.astype(dtype) / n, energy)
 
     return SamplingAlgorithm(init, step)
 

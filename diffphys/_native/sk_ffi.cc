@@ -1,0 +1,277 @@
+// Fused sequential single-spin Metropolis sweeps for dense symmetric couplings (SK, Hopfield,
+// any `models.SK`), as XLA FFI custom calls (diffphys.models.sk_metropolis, backend="native").
+//
+// One call runs `sweeps` sweeps over spins 0..N-1 of every chain of a batch. The local fields
+// f = J s + h are kept up to date: an accepted flip of spin i does f <- f - 2 s_i J[i, :]
+// (O(N), a multiply by +-2 is exact, so one rounding per field as in the pure-JAX kernel); a
+// rejection costs nothing. Chains are independent: OpenMP over the flattened batch, each
+// chain running all its sweeps before the next (its couplings stay in cache).
+//
+// Random numbers. Philox4x32-10 (Salmon, Moraes, Dror, Shaw, SC'11) keyed by the two 32-bit
+// words of the chain's step key; word (i mod 4) of the block with counter
+// (i / 4, absolute sweep index t, 0, 0x534B) is the 32-bit word r_i of spin i in sweep t.
+// The stream depends only on (key, t, i), so k + k sweeps with one key equal 2k sweeps.
+//
+// Acceptance. Spin i flips iff beta dE <= 0 or (r_i + 1/2) 2^-32 < exp(-beta dE), dE =
+// 2 s_i f_i (Metropolis et al. 1953): the Metropolis probability up to 2^-32 (exp in double).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+inline void philox(uint32_t c[4], uint32_t k0, uint32_t k1) {
+  for (int i = 0; i < 10; ++i) {
+    uint64_t p0 = uint64_t(0xD2511F53u) * c[0];
+    uint64_t p1 = uint64_t(0xCD9E8D57u) * c[2];
+    uint32_t n0 = uint32_t(p1 >> 32) ^ c[1] ^ k0;
+    uint32_t n1 = uint32_t(p1);
+    uint32_t n2 = uint32_t(p0 >> 32) ^ c[3] ^ k1;
+    uint32_t n3 = uint32_t(p0);
+    c[0] = n0;
+    c[1] = n1;
+    c[2] = n2;
+    c[3] = n3;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+}
+
+constexpr uint32_t kStream = 0x534Bu;  // "SK"
+
+// r[i] for i = 0..n-1 (n rounded up to a multiple of 4 in the buffer), blocks b0.. onwards
+void sweep_words_scalar(uint32_t* r, int64_t b0, int64_t n, uint32_t t, uint32_t k0,
+                        uint32_t k1) {
+  for (int64_t b = b0; 4 * b < n; ++b) {
+    uint32_t c[4] = {uint32_t(b), t, 0u, kStream};
+    philox(c, k0, k1);
+    std::memcpy(r + 4 * b, c, 16);
+  }
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+__attribute__((target("avx2"))) inline void mulhilo8(__m256i x, __m256i M, __m256i* hi,
+                                                     __m256i* lo) {
+  const __m256i pe = _mm256_mul_epu32(x, M);
+  const __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), M);
+  *hi = _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
+  *lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+}
+
+// The same words as sweep_words_scalar, 8 Philox blocks per AVX2 register.
+__attribute__((target("avx2"))) void sweep_words_avx2(uint32_t* r, int64_t n, uint32_t t,
+                                                      uint32_t k0, uint32_t k1) {
+  const __m256i M0 = _mm256_set1_epi32(int(0xD2511F53u)), M1 = _mm256_set1_epi32(int(0xCD9E8D57u));
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  alignas(32) uint32_t w[4][8];
+  int64_t b0 = 0;
+  for (; 4 * (b0 + 8) <= n; b0 += 8) {
+    __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32(int(uint32_t(b0))), lane);
+    __m256i x1 = _mm256_set1_epi32(int(t)), x2 = _mm256_setzero_si256();
+    __m256i x3 = _mm256_set1_epi32(int(kStream));
+    uint32_t a = k0, b = k1;
+    for (int round = 0; round < 10; ++round) {
+      __m256i h0, l0, h1, l1;
+      mulhilo8(x0, M0, &h0, &l0);
+      mulhilo8(x2, M1, &h1, &l1);
+      x0 = _mm256_xor_si256(_mm256_xor_si256(h1, x1), _mm256_set1_epi32(int(a)));
+      x2 = _mm256_xor_si256(_mm256_xor_si256(h0, x3), _mm256_set1_epi32(int(b)));
+      x1 = l1;
+      x3 = l0;
+      a += 0x9E3779B9u;
+      b += 0xBB67AE85u;
+    }
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), x0);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), x1);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), x2);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), x3);
+    for (int i = 0; i < 8; ++i)
+      for (int k = 0; k < 4; ++k) r[4 * (b0 + i) + k] = w[k][i];
+  }
+  sweep_words_scalar(r, b0, n, t, k0, k1);
+}
+#endif
+
+template <typename T>
+inline void row_update_generic(T* __restrict f, const T* __restrict row, T d, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) f[j] -= d * row[j];
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+template <typename T>
+__attribute__((target("avx2"))) void row_update_avx2(T* __restrict f, const T* __restrict row,
+                                                     T d, int64_t n) {
+  row_update_generic(f, row, d, n);
+}
+const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+#endif
+
+void sweep_words(uint32_t* r, int64_t n, uint32_t t, uint32_t k0, uint32_t k1) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (kHaveAvx2) return sweep_words_avx2(r, n, t, k0, k1);
+#endif
+  sweep_words_scalar(r, 0, n, t, k0, k1);
+}
+
+template <typename T>
+void row_update(T* f, const T* row, T d, int64_t n) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (kHaveAvx2) return row_update_avx2(f, row, d, n);
+#endif
+  row_update_generic(f, row, d, n);
+}
+
+// `sweeps` sequential sweeps of one chain, in place; returns the number of accepted flips.
+template <typename T>
+int64_t chain_sweeps(const T* J, int8_t* s, T* f, double beta, int64_t n, uint32_t t0,
+                     uint32_t k0, uint32_t k1, int64_t sweeps, uint32_t* r) {
+  int64_t flips = 0;
+  for (int64_t k = 0; k < sweeps; ++k) {
+    sweep_words(r, n, uint32_t(t0 + k), k0, k1);
+    for (int64_t i = 0; i < n; ++i) {
+      const int8_t si = s[i];
+      const double bde = beta * (2.0 * double(si) * double(f[i]));
+      bool acc = bde <= 0.0;
+      if (!acc && bde < 23.0)  // exp(-23) < 2^-33 <= (r + 1/2) 2^-32: rejected anyway
+        acc = (double(r[i]) + 0.5) * 0x1p-32 < std::exp(-bde);
+      if (acc) {
+        row_update(f, J + i * n, T(2 * si), n);
+        s[i] = int8_t(-si);
+        ++flips;
+      }
+    }
+  }
+  return flips;
+}
+
+struct Batch {
+  std::vector<int64_t> dims;
+  int64_t size = 1;
+  explicit Batch(ffi::Span<const int64_t> out, size_t nlead) {
+    for (size_t i = 0; i < nlead; ++i) {
+      dims.push_back(out[i]);
+      size *= out[i];
+    }
+  }
+  // element offsets of each chain's block in an input with leading dims `in` (1 = broadcast)
+  bool offsets(ffi::Span<const int64_t> in, size_t core, int64_t elem,
+               std::vector<int64_t>& off) const {
+    if (in.size() != dims.size() + core) return false;
+    off.assign(size, 0);
+    std::vector<int64_t> stride(dims.size());
+    int64_t st = 1;
+    for (size_t i = dims.size(); i-- > 0;) {
+      if (in[i] != 1 && in[i] != dims[i]) return false;
+      stride[i] = in[i] == 1 ? 0 : st;
+      st *= in[i];
+    }
+    for (int64_t b = 0; b < size; ++b) {
+      int64_t rem = b, o = 0;
+      for (size_t i = dims.size(); i-- > 0;) {
+        o += (rem % dims[i]) * stride[i];
+        rem /= dims[i];
+      }
+      off[b] = o * elem;
+    }
+    return true;
+  }
+};
+
+int resolve_threads(int64_t threads, int64_t chains) {
+#ifdef _OPENMP
+  int t = threads > 0 ? int(threads) : omp_get_max_threads();
+  return int(std::max<int64_t>(1, std::min<int64_t>(t, chains)));
+#else
+  (void)threads;
+  (void)chains;
+  return 1;
+#endif
+}
+
+// J (*B, N, N); x (*B, N) int8; f (*B, N); key (*B, 2) u32; t0 (*B) u32; beta (*B)
+// -> x out (*B, N), f out (*B, N), accepted (*B) int32 (flips over all sweeps).
+// Leading dims of size 1 broadcast (vmap_method="expand_dims").
+template <ffi::DataType DT>
+ffi::Error SkSweepImpl(ffi::Buffer<DT> J, ffi::Buffer<ffi::S8> x, ffi::Buffer<DT> f,
+                       ffi::Buffer<ffi::U32> key, ffi::Buffer<ffi::U32> t0, ffi::Buffer<DT> beta,
+                       ffi::Result<ffi::Buffer<ffi::S8>> x_out, ffi::Result<ffi::Buffer<DT>> f_out,
+                       ffi::Result<ffi::Buffer<ffi::S32>> accepted, int64_t sweeps,
+                       int64_t threads) {
+  using T = ffi::NativeType<DT>;
+  auto od = x_out->dimensions();
+  if (od.size() < 1) return ffi::Error::InvalidArgument("SK sweep: spins need a spin axis");
+  const int64_t n = od[od.size() - 1];
+  const size_t nlead = od.size() - 1;
+  Batch batch(od, nlead);
+  std::vector<int64_t> jo, xo, fo, ko, to, bo, oo;
+  auto jd = J.dimensions();
+  if (jd.size() < 2 || jd[jd.size() - 1] != n || jd[jd.size() - 2] != n ||
+      !batch.offsets(jd, 2, n * n, jo) || !batch.offsets(x.dimensions(), 1, n, xo) ||
+      !batch.offsets(f.dimensions(), 1, n, fo) || !batch.offsets(key.dimensions(), 1, 2, ko) ||
+      !batch.offsets(t0.dimensions(), 0, 1, to) || !batch.offsets(beta.dimensions(), 0, 1, bo) ||
+      !batch.offsets(od, 1, n, oo))
+    return ffi::Error::InvalidArgument("SK sweep: inconsistent shapes");
+  const T* Jp = J.typed_data();
+  const int8_t* xp = x.typed_data();
+  const T* fp = f.typed_data();
+  const uint32_t* kp = key.typed_data();
+  const uint32_t* tp = t0.typed_data();
+  const T* bp = beta.typed_data();
+  int8_t* xs = x_out->typed_data();
+  T* fs = f_out->typed_data();
+  int32_t* acc = accepted->typed_data();
+  const int nthreads = resolve_threads(threads, batch.size);
+#pragma omp parallel num_threads(nthreads)
+  {
+    std::vector<uint32_t> r(n + 4);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < batch.size; ++b) {
+      int8_t* s = xs + oo[b];
+      T* fb = fs + oo[b];
+      std::memcpy(s, xp + xo[b], n);
+      std::memcpy(fb, fp + fo[b], n * sizeof(T));
+      acc[b] = int32_t(chain_sweeps<T>(Jp + jo[b], s, fb, double(bp[bo[b]]), n, tp[to[b]],
+                                       kp[ko[b]], kp[ko[b] + 1], sweeps, r.data()));
+    }
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+#define DIFFPHYS_EXPORT extern "C" __attribute__((visibility("default")))
+DIFFPHYS_EXPORT XLA_FFI_Error* DiffphysSkSweepF32(XLA_FFI_CallFrame*);
+DIFFPHYS_EXPORT XLA_FFI_Error* DiffphysSkSweepF64(XLA_FFI_CallFrame*);
+
+#define DIFFPHYS_SK_BIND(DT)                    \
+  ffi::Ffi::Bind()                              \
+      .Arg<ffi::Buffer<DT>>()                   \
+      .Arg<ffi::Buffer<ffi::S8>>()              \
+      .Arg<ffi::Buffer<DT>>()                   \
+      .Arg<ffi::Buffer<ffi::U32>>()             \
+      .Arg<ffi::Buffer<ffi::U32>>()             \
+      .Arg<ffi::Buffer<DT>>()                   \
+      .Ret<ffi::Buffer<ffi::S8>>()              \
+      .Ret<ffi::Buffer<DT>>()                   \
+      .Ret<ffi::Buffer<ffi::S32>>()             \
+      .Attr<int64_t>("sweeps")                  \
+      .Attr<int64_t>("threads")
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DiffphysSkSweepF32, SkSweepImpl<ffi::DataType::F32>,
+                              DIFFPHYS_SK_BIND(ffi::DataType::F32));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DiffphysSkSweepF64, SkSweepImpl<ffi::DataType::F64>,
+                              DIFFPHYS_SK_BIND(ffi::DataType::F64));
