@@ -89,7 +89,10 @@ def cmd_list(args) -> int:
         print(f"{name:<26} {first}")
         if args.verbose:
             if exp.runtime:
-                print(f"    expected time at the default size (2-core CPU): {exp.runtime}")
+                print(
+                    f"    expected time at the default size: {exp.runtime} "
+                    "(2-core CPU, first run, compilation included)"
+                )
             width = max(len(k) for k in exp.params)
             for k, p in exp.params.items():
                 print(f"    {k:<{width}}  {p.kind:<11} = {json.dumps(p.default)}")

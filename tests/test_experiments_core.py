@@ -109,9 +109,11 @@ def test_list_shows_every_experiment_and_none_is_broken(capsys):
 
 
 def test_every_parameter_is_documented_and_every_default_valid():
-    """`diffphys list -v` shows a description for every key; the defaults pass validation."""
+    """`diffphys list -v` shows a description for every key and the expected run time; the
+    defaults pass validation."""
     for name in experiments.names():
         exp = experiments.get(name)
+        assert exp.runtime, f"{name}: give @experiment(runtime=...) measured at the default size"
         undocumented = [k for k, p in exp.params.items() if not p.doc]
         assert not undocumented, (name, undocumented)
         assert experiments.resolve_config(exp, {}) == exp.defaults

@@ -75,6 +75,19 @@ def _is_binary(patterns) -> bool | None:
     return bool(np.all(np.abs(arr) == 1))
 
 
+def _checked_memory(patterns, weights, binary: bool | None, dtype) -> tuple[Array, Array, bool]:
+    """Checked patterns and weights, and whether the patterns are ±1 (`binary=None`: detect it
+    where the array is concrete, else assume not; `binary=True` on non-±1 patterns is an error)."""
+    patterns = _check_patterns(patterns, dtype)
+    weights = _check_weights(weights, patterns.shape[0], dtype)
+    found = _is_binary(patterns)
+    if binary is None:
+        binary = bool(found) if found is not None else False
+    elif binary and found is False:
+        raise ConfigError("binary=True but the patterns are not all ±1.")
+    return patterns, weights, bool(binary)
+
+
 class AbstractAssociativeMemory(AbstractIsingModel):
     r"""A memory of ±1 neurons whose energy is a sum over patterns of a function of the overlap.
 
@@ -200,14 +213,7 @@ class DenseAssociativeMemory(AbstractAssociativeMemory):
         if int(p) != p or p < 2:
             raise ConfigError(f"p must be an integer >= 2, got {p!r}.")
         self.p = int(p)
-        self.patterns = _check_patterns(patterns, dtype)
-        self.weights = _check_weights(weights, self.patterns.shape[0], dtype)
-        found = _is_binary(self.patterns)
-        if binary is None:
-            binary = bool(found) if found is not None else False
-        elif binary and found is False:
-            raise ConfigError("binary=True but the patterns are not all ±1.")
-        self.binary = bool(binary)
+        self.patterns, self.weights, self.binary = _checked_memory(patterns, weights, binary, dtype)
 
     def energy_from_overlaps(self, m):
         return -(self.n / self.p) * jnp.sum(self.weights * m**self.p)
@@ -245,14 +251,7 @@ class Hopfield(AbstractAssociativeMemory):
     binary: bool = eqx.field(static=True)
 
     def __init__(self, patterns, *, weights=None, binary: bool | None = None, dtype=jnp.float32):
-        self.patterns = _check_patterns(patterns, dtype)
-        self.weights = _check_weights(weights, self.patterns.shape[0], dtype)
-        found = _is_binary(self.patterns)
-        if binary is None:
-            binary = bool(found) if found is not None else False
-        elif binary and found is False:
-            raise ConfigError("binary=True but the patterns are not all ±1.")
-        self.binary = bool(binary)
+        self.patterns, self.weights, self.binary = _checked_memory(patterns, weights, binary, dtype)
 
     def couplings(self) -> Float[Array, "N N"]:
         """The N x N Hebbian coupling matrix (O(N^2) memory: for small N and checks only)."""
