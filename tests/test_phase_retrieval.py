@@ -73,7 +73,7 @@ def test_batched_descent_matches_optax_training(spherical):
     """Reference: an independent implementation of the same iteration, `training.train` with
     the autodiff gradient `phase_retrieval_grad` and `optax.sgd` (+ `sphere_retraction`), run
     start by start; `phase_retrieval_descent` (closed-form gradient, K starts by matmul) must
-    give the same students after 120 steps (float32: |dx| < 2e-4 sqrt(N)), the same overlaps
+    give the same students after 120 steps (float32: |dx_i| < 1e-3), the same overlaps
     at the two checks, and no divergence."""
     n, steps, k = 20, 120, 3
     p = models.PhaseRetrieval.sample(jax.random.key(5), n=n, alpha=6.0)
@@ -83,19 +83,16 @@ def test_batched_descent_matches_optax_training(spherical):
     )
     opt = optax.chain(optax.sgd(0.05), models.sphere_retraction()) if spherical else optax.sgd(0.05)
     grad = models.phase_retrieval_grad(p, spherical=spherical)
-    for i in range(k):
+
+    def ref(x):
         st, tr = training.train(
-            jax.random.key(0),
-            x0[i],
-            grad,
-            opt,
-            steps,
-            record_at=[60, 120],
-            record=lambda s: s.params,
+            jax.random.key(0), x, grad, opt, steps, record_at=[60, 120], record=lambda s: s.params
         )
-        np.testing.assert_allclose(np.asarray(out["x"][i]), np.asarray(st.params), atol=1e-3)
-        ref_ov = [float(p.overlap(x)) for x in tr["record"]]
-        np.testing.assert_allclose(np.asarray(out["overlap"][:, i]), ref_ov, atol=2e-5)
+        return st.params, jax.vmap(p.overlap)(tr["record"])
+
+    x_ref, ov_ref = jax.jit(jax.vmap(ref))(x0)
+    np.testing.assert_allclose(np.asarray(out["x"]), np.asarray(x_ref), atol=1e-3)
+    np.testing.assert_allclose(np.asarray(out["overlap"]), np.asarray(ov_ref).T, atol=2e-5)
     assert not np.any(np.asarray(out["diverged"]))
     one = models.phase_retrieval_descent(p, x0[0], lr=0.05, n_steps=steps, spherical=spherical)
     np.testing.assert_allclose(np.asarray(one["x"]), np.asarray(out["x"][0]), atol=1e-5)
