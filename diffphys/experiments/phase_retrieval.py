@@ -434,8 +434,10 @@ def phase_retrieval(ctx: RunContext, cfg: dict) -> xr.Dataset:
     a_half_err = np.full(len(Ns), np.nan)
     for i in range(len(Ns)):
         col = boot[:, i][np.isfinite(boot[:, i])]
-        # a bootstrap that often loses the crossing (the window misses it): no error bar
-        if col.size >= 0.9 * boot.shape[0] and col.size > 1:
+        # one instance at a point (no spread to resample), or a bootstrap that often loses
+        # the crossing (the window misses it): no error bar, and the fit leaves the N out
+        single = any(s_i.size < 2 for (ii, _), s_i in per_inst.items() if ii == i)
+        if col.size >= 0.9 * boot.shape[0] and col.size > 1 and not single:
             a_half_err[i] = np.std(col, ddof=1)
     intercept, slope, intercept_err, slope_err, chi2, dof = _fit_log(Ns, a_half, a_half_err)
 
