@@ -40,6 +40,9 @@ def combine(dirs):
     parts = [xr.open_dataset(f"{d}/results.nc")[KEEP] for d in dirs]
     ds = xr.concat(parts, dim="N", join="outer", data_vars="all", coords="minimal")
     ds = ds.sortby("N")
+    # an N run with one instance per point (written before that case gave NaN): no error bar
+    err = ds["alpha_half_err"]
+    ds["alpha_half_err"] = err.where(err > 0)
     a, b, ea, eb, chi2, dof = pr._fit_log(
         ds["N"].values, ds["alpha_half"].values, ds["alpha_half_err"].values
     )

@@ -14,7 +14,9 @@ mean over instances x starts (the same estimator as one start per instance: ever
 uniform start on an independent-of-it instance); its error `success_err` is computed over
 instances (the per-instance success fractions are the independent units), never below the
 binomial error, whose ratio is recorded as `design_effect` (variance inflation from sharing
-the matrix; 1 when the starts are as good as independent runs). `alpha_min` / `alpha_max`
+the matrix; 1 when the starts are as good as independent runs; measured 1.9-3.7 at K = 16
+near the threshold for N = 64..512, which roughly cancels the speed-up there: the gain is real
+only far from the threshold and on accelerators). `alpha_min` / `alpha_max`
 (per N) restrict each N to a window of the alpha grid around its threshold (NaN outside).
 The threshold alpha_half(N) (success probability 1/2, linear interpolation in alpha) gets a
 cluster-bootstrap error (instances resampled at every point, `n_boot` times), and is fitted
