@@ -106,7 +106,7 @@ def figure(ds, path):
     ax[0].legend(fontsize=7)
     pr._threshold_panel(ax[1], ds)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=80)
 
 
 if __name__ == "__main__":
