@@ -68,6 +68,36 @@ def test_gd_recovers_signal_at_large_alpha_not_at_small():
     assert np.all(ov[:, 1] < 0.95), ov[:, 1]
 
 
+@pytest.mark.parametrize("spherical", [True, False])
+def test_batched_descent_matches_optax_training(spherical):
+    """Reference: an independent implementation of the same iteration, `training.train` with
+    the autodiff gradient `phase_retrieval_grad` and `optax.sgd` (+ `sphere_retraction`), run
+    start by start; `phase_retrieval_descent` (closed-form gradient, K starts by matmul) must
+    give the same students after 120 steps (float32: |dx_i| < 1e-3), the same overlaps
+    at the two checks, and no divergence."""
+    n, steps, k = 20, 120, 3
+    p = models.PhaseRetrieval.sample(jax.random.key(5), n=n, alpha=6.0)
+    x0 = jax.vmap(lambda kk: models.random_student(kk, n))(jax.random.split(jax.random.key(6), k))
+    out = models.phase_retrieval_descent(
+        p, x0, lr=0.05, n_steps=steps, spherical=spherical, n_checks=2
+    )
+    opt = optax.chain(optax.sgd(0.05), models.sphere_retraction()) if spherical else optax.sgd(0.05)
+    grad = models.phase_retrieval_grad(p, spherical=spherical)
+
+    def ref(x):
+        st, tr = training.train(
+            jax.random.key(0), x, grad, opt, steps, record_at=[60, 120], record=lambda s: s.params
+        )
+        return st.params, jax.vmap(p.overlap)(tr["record"])
+
+    x_ref, ov_ref = jax.jit(jax.vmap(ref))(x0)
+    np.testing.assert_allclose(np.asarray(out["x"]), np.asarray(x_ref), atol=1e-3)
+    np.testing.assert_allclose(np.asarray(out["overlap"]), np.asarray(ov_ref).T, atol=2e-5)
+    assert not np.any(np.asarray(out["diverged"]))
+    one = models.phase_retrieval_descent(p, x0[0], lr=0.05, n_steps=steps, spherical=spherical)
+    np.testing.assert_allclose(np.asarray(one["x"]), np.asarray(out["x"][0]), atol=1e-5)
+
+
 def test_bad_input_and_divergence_flag(small):
     with pytest.raises(ConfigError, match="n >= 2"):
         models.PhaseRetrieval.sample(jax.random.key(0), n=1, alpha=2.0)
@@ -86,6 +116,13 @@ def test_bad_input_and_divergence_flag(small):
         every=1,
     )
     assert float(np.max(tr["metrics"]["diverged"])) == 1.0
+    x2 = jnp.stack([x0, x0])
+    out = models.phase_retrieval_descent(small, x2, lr=50.0, n_steps=40, spherical=False)
+    assert np.all(np.asarray(out["diverged"]))
+    with pytest.raises(ConfigError, match="divisible"):
+        models.phase_retrieval_descent(small, x2, lr=0.1, n_steps=10, n_checks=3)
+    with pytest.raises(ConfigError, match="shape"):
+        models.phase_retrieval_descent(small, x2[:, :5], lr=0.1, n_steps=10)
 
 
 def test_gradient_flow_quadratic_exact():
@@ -149,6 +186,10 @@ def test_phase_retrieval_experiment_contract():
     for name in list(ds.data_vars) + list(ds.coords):
         assert "long_name" in ds[name].attrs and "units" in ds[name].attrs, name
     assert np.all(ds["success"].sel(alpha=0.5).values == 0)
+    # cluster error (2 instances x 8 starts) never below the binomial one; bookkeeping
+    assert np.all(ds["success_err"].values >= ds["success_err_binomial"].values)
+    assert int(ds["n_runs"].sel(N=16)) == 16 and ds.attrs["inits"] == 8
+    assert list(ds["check"].values) == [125, 250]
     assert np.all(ds["success"].sel(alpha=24.0).values >= 0.9)
     assert np.all(ds["diverged_fraction"].values == 0)
     assert np.all(ds["lambda_min"].isel(time=-1).values >= -1e-3)
@@ -195,3 +236,26 @@ def test_phase_retrieval_experiment_unconstrained_student():
     assert np.all(ds["lambda_min"].isel(time=-1).values >= -1e-3)
     with pytest.raises(ConfigError, match="student"):
         _core.run("phase-retrieval", student="free")
+
+
+def test_threshold_fit_matches_numpy_weighted_polyfit():
+    """Reference: `numpy.polyfit(log N, alpha_half, 1, w=1/err, cov="unscaled")` (an
+    independent weighted least-squares solver) for the fit alpha_half = a + b log N and its
+    parameter errors; an exact line is recovered with chi2 = 0; too few points give NaN."""
+    from diffphys.experiments.phase_retrieval import _alpha_half, _fit_log
+
+    ns = np.array([64, 128, 256, 512, 1024])
+    rng = np.random.default_rng(0)
+    err = np.array([0.05, 0.04, 0.06, 0.1, 0.2])
+    y = 1.0 + 0.8 * np.log(ns) + err * rng.normal(size=5)
+    a, b, ea, eb, chi2, dof = _fit_log(ns, y, err)
+    coef, cov = np.polyfit(np.log(ns), y, 1, w=1 / err, cov="unscaled")
+    scale = max(1.0, chi2 / dof)
+    np.testing.assert_allclose([b, a], coef, rtol=1e-10)
+    np.testing.assert_allclose([eb, ea], np.sqrt(np.diag(cov) * scale), rtol=1e-8)
+    line = _fit_log(ns, 2.0 + 0.5 * np.log(ns), err)
+    np.testing.assert_allclose(line[:2], [2.0, 0.5], rtol=1e-10)
+    assert line[4] < 1e-20 and line[5] == 3
+    assert np.isnan(_fit_log(ns[:1], y[:1], err[:1])[0])
+    # the crossing skips grid points that were not run (NaN)
+    assert _alpha_half([3.0, 4.0, 5.0, 6.0], np.array([np.nan, 0.2, 0.6, np.nan])) == 4.75

@@ -4,9 +4,31 @@ finite-N recovery threshold against log N, and the Hessian's lowest mode along t
 Setting and normalisation: `diffphys.models.PhaseRetrieval` (Sarao Mannelli et al. arXiv
 2006.06997; Bonnaire, Biroli, Cammarota arXiv 2403.02418). Success = final overlap
 |x.x*|/N >= `threshold` after `n_steps` of GD with learning rate `lr` on the sphere from a
-uniform random start (one fresh instance per run). The threshold alpha_half(N) (success
-probability 1/2, linear interpolation in alpha) is fitted as alpha_half = a + b log N, the
-form Bonnaire et al. use for the finite-N shift of the algorithmic threshold.
+uniform random start. Each point (N, alpha) makes `n_runs` runs (one value, or one per N):
+n_runs / `inits` instances (sensing matrix and signal), each descended from `inits`
+independent random starts at once (`models.phase_retrieval_descent`: the K students share the
+matrix, so a step is two matrix-matrix products, compute bound, instead of 2K memory-bound
+matrix-vector products; measured on the 2-core CPU at N = 1024, alpha = 8: 7.9 s of CPU per
+run alone, 4.2 / 2.9 / 2.1 s per run with K = 8 / 16 / 32). The success probability is the
+mean over instances x starts (the same estimator as one start per instance: every run is a
+uniform start on an independent-of-it instance); its error `success_err` is computed over
+instances (the per-instance success fractions are the independent units), never below the
+binomial error, whose ratio is recorded as `design_effect` (variance inflation from sharing
+the matrix; 1 when the starts are as good as independent runs; measured 1.9-3.7 at K = 16
+near the threshold for N = 64..512, which roughly cancels the speed-up there: the gain is real
+only far from the threshold and on accelerators). `alpha_min` / `alpha_max`
+(per N) restrict each N to a window of the alpha grid around its threshold (NaN outside).
+The threshold alpha_half(N) (success probability 1/2, linear interpolation in alpha) gets a
+cluster-bootstrap error (instances resampled at every point, `n_boot` times), and is fitted
+as alpha_half = a + b log N by weighted least squares (errors scaled by sqrt(chi2/dof) when
+that exceeds 1), the form of the "strong logarithmic corrections" of the algorithmic
+threshold reported by Bonnaire et al. (abstract; their numbers were not reachable here).
+`success_at_check` records success after n_steps / `n_checks`, 2 n_steps / n_checks, ...
+steps: whether `n_steps` suffices (no early stopping: every run makes all n_steps).
+Instance i of a point has key fold_in(key("final", N, alpha), i) and `task_runs` runs form one
+checkpointed task, so per-N invocations reproduce a combined one run for run
+(`benchmarks/phase_retrieval_threshold.py` combines them; the study at N = 64..2048 is in
+`benchmarks/results/phase_retrieval.md`).
 Along trajectories at N = `hessian_N`, the Riemannian Hessian's lowest eigenpair (Lanczos,
 `diffphys.curvature`) gives lambda_min(t) and the overlap of its eigenvector with x*; `t_flat`
 is the first recorded time at which lambda_min >= -`flat_tol`: the informative downward
@@ -42,7 +64,13 @@ RADIAL = 1e3
 PARAMS = {
     "N": Param([32, 64, 128], "signal dimensions", ge=2),
     "alpha": Param([2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 14.0], "sample ratios alpha = M / N", gt=0),
-    "n_runs": Param(96, "independent problems and initialisations per point", ge=2),
+    "n_runs": Param([96], "runs (instances x inits) per point: one value, or one per N", ge=2),
+    "inits": Param(8, "random starts per instance, sharing its sensing matrix", ge=1),
+    "alpha_min": Param([0.0], "per N (or one value): grid alphas below are not run", ge=0),
+    "alpha_max": Param([1e3], "per N (or one value): grid alphas above are not run", gt=0),
+    "task_runs": Param(1024, "at most this many runs per checkpointed task", ge=1),
+    "n_checks": Param(2, "equally spaced times at which success is also recorded", ge=1),
+    "n_boot": Param(400, "cluster-bootstrap resamples for the error of alpha_half", ge=10),
     "lr": Param(0.05, "GD learning rate", gt=0),
     "n_steps": Param(1500, "GD steps", ge=1),
     "threshold": Param(0.9, "final overlap above which a run counts as a success", gt=0, le=1),
@@ -63,13 +91,32 @@ PARAMS = {
 }
 
 
+def _per_n(cfg, key):
+    """cfg[key] as one value per N (a single value is broadcast)."""
+    v = list(cfg[key])
+    return v * len(cfg["N"]) if len(v) == 1 else v
+
+
 def _check(cfg):
     if any(int(n) < 2 for n in cfg["N"]) or int(cfg["hessian_N"]) < 2:
         raise ConfigError("phase-retrieval needs every N >= 2 (e.g. --set N=[64,128]).")
     if any(a <= 0 for a in cfg["alpha"]) or any(a <= 0 for a in cfg["hessian_alpha"]):
         raise ConfigError("phase-retrieval needs alpha > 0 (alpha = M/N, e.g. 2..14).")
-    if cfg["lr"] <= 0 or cfg["n_steps"] < 1 or cfg["n_runs"] < 1:
-        raise ConfigError("phase-retrieval needs lr > 0, n_steps >= 1 and n_runs >= 1.")
+    if cfg["lr"] <= 0 or cfg["n_steps"] < 1:
+        raise ConfigError("phase-retrieval needs lr > 0 and n_steps >= 1.")
+    for k in ("n_runs", "alpha_min", "alpha_max"):
+        if len(cfg[k]) not in (1, len(cfg["N"])):
+            raise ConfigError(
+                f"phase-retrieval: {k} needs one value or one per N ({len(cfg['N'])}), "
+                f"got {len(cfg[k])}."
+            )
+    if any(int(r) % int(cfg["inits"]) for r in cfg["n_runs"]):
+        raise ConfigError(
+            f"phase-retrieval: every n_runs must be a multiple of inits = {cfg['inits']} "
+            f"(runs = instances x inits), got n_runs = {cfg['n_runs']}."
+        )
+    if cfg["n_steps"] % cfg["n_checks"]:
+        raise ConfigError("phase-retrieval needs n_steps divisible by n_checks (e.g. 1500 and 2).")
     if not 0 < cfg["threshold"] < 1:
         raise ConfigError("phase-retrieval threshold must lie in (0, 1), e.g. 0.9.")
     if cfg["n_lanczos"] > cfg["hessian_N"] or cfg["n_lanczos"] < 2:
@@ -82,34 +129,45 @@ def _optimizer(lr, student="spherical"):
     return optax.chain(optax.sgd(lr), models.sphere_retraction())
 
 
-def _final(ctx: RunContext, n: int, alpha: float, cfg: dict):
-    """Final overlap, loss and divergence flag of n_runs independent instances + students."""
-    steps = cfg["n_steps"]
+def _final(ctx: RunContext, n: int, alpha: float, n_runs: int, cfg: dict):
+    """Overlaps at the checks (n_checks, instances, inits) and divergence flags (instances,
+    inits) of n_runs runs: n_runs / inits instances, each with `inits` random starts sharing
+    its sensing matrix (`models.phase_retrieval_descent`). Instance i's key is
+    fold_in(key(final, n, alpha), i), so a run does not depend on how instances are grouped
+    into checkpointed tasks."""
+    k_init = int(cfg["inits"])
+    n_inst = n_runs // k_init
+    sph = cfg["student"] == "spherical"
 
     def one(k):
-        kp, kx, kt = jax.random.split(k, 3)
+        kp, kx = jax.random.split(k)
         p = models.PhaseRetrieval.sample(kp, n=n, alpha=alpha)
-        x0 = models.random_student(kx, n)
-        sph = cfg["student"] == "spherical"
-        st, tr = training.train(
-            kt,
-            x0,
-            models.phase_retrieval_grad(p, spherical=sph),
-            _optimizer(cfg["lr"], cfg["student"]),
-            steps,
-            every=steps,
+        x0 = jax.vmap(lambda kk: models.random_student(kk, n))(jax.random.split(kx, k_init))
+        out = models.phase_retrieval_descent(
+            p, x0, lr=cfg["lr"], n_steps=cfg["n_steps"], spherical=sph, n_checks=cfg["n_checks"]
         )
-        x = st.params
-        bad = (jnp.max(tr["metrics"]["diverged"]) > 0) | ~jnp.all(jnp.isfinite(x))
-        return {
-            "overlap": jnp.where(bad, 0.0, p.overlap(x)),
-            "loss": jnp.where(bad, jnp.nan, p.loss(x) / n),
-            "diverged": bad,
-        }
+        bad = out["diverged"]
+        return {"overlap": jnp.where(bad[None], 0.0, out["overlap"]), "diverged": bad}
 
-    keys = jax.random.split(ctx.key("final", n, alpha), cfg["n_runs"])
-    tag = "" if cfg["student"] == "spherical" else "_free"
-    return ctx.task(f"final{tag}_N{n}_a{alpha:g}", lambda: ensemble.run(one, keys))
+    base = ctx.key("final", n, alpha)
+    per_task = max(1, int(cfg["task_runs"]) // k_init)
+    tag = "" if sph else "_free"
+    # on the CPU one instance at a time (its matmuls use the cores); elsewhere a whole task
+    chunk = ensemble.default_chunk_size(per_task, cpu=1)
+    parts = []
+    for b, start in enumerate(range(0, n_inst, per_task)):
+        idx = jnp.arange(start, min(start + per_task, n_inst))
+        keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(idx)
+        parts.append(
+            ctx.task(
+                f"final{tag}_N{n}_a{alpha:g}_b{b}",
+                lambda keys=keys: ensemble.run(one, keys, chunk_size=chunk),
+            )
+        )
+    return {
+        "overlap": np.concatenate([np.asarray(q["overlap"]) for q in parts]).transpose(1, 0, 2),
+        "diverged": np.concatenate([np.asarray(q["diverged"]) for q in parts]),
+    }
 
 
 def _trajectory(ctx: RunContext, alpha: float, cfg: dict):
@@ -196,21 +254,55 @@ def _crossing(ms, gap):
 
 
 def _alpha_half(alphas, p):
-    """alpha where the success probability first crosses 1/2 (linear interpolation)."""
+    """alpha where the success probability first crosses 1/2 (linear interpolation between
+    the grid points that were run; NaN entries are skipped)."""
+    ok = np.isfinite(p)
+    alphas, p = np.asarray(alphas, float)[ok], np.asarray(p, float)[ok]
     for i in range(len(alphas) - 1):
         if p[i] < 0.5 <= p[i + 1]:
             return alphas[i] + (0.5 - p[i]) * (alphas[i + 1] - alphas[i]) / (p[i + 1] - p[i])
     return np.nan
 
 
+def _fit_log(ns, a_half, err):
+    """Weighted least squares alpha_half = a + b log N: (a, b, err_a, err_b, chi2, dof). The
+    parameter errors are the covariance (X^T W X)^-1 from the bootstrap errors, scaled by
+    chi2/dof when that exceeds 1 (the model does not describe the points within errors)."""
+    ok = np.isfinite(a_half) & np.isfinite(err) & (err > 0)
+    nan6 = (np.nan,) * 4 + (np.nan, 0)
+    if ok.sum() < 2:
+        return nan6
+    X = np.stack([np.ones(ok.sum()), np.log(np.asarray(ns, float)[ok])], axis=1)
+    w = 1.0 / err[ok] ** 2
+    cov = np.linalg.inv(X.T @ (X * w[:, None]))
+    coef = cov @ (X.T @ (w * a_half[ok]))
+    dof = int(ok.sum()) - 2
+    chi2 = float(np.sum(w * (a_half[ok] - X @ coef) ** 2))
+    if dof > 0 and chi2 / dof > 1:
+        cov = cov * chi2 / dof
+    return float(coef[0]), float(coef[1]), *np.sqrt(np.diag(cov)), chi2, dof
+
+
 def _summary(ds):
     a_half = ds["alpha_half"].values
     out = {
         "alpha_half": {int(n): float(a) for n, a in zip(ds["N"].values, a_half)},
+        "alpha_half_err": {
+            int(n): float(a) for n, a in zip(ds["N"].values, ds["alpha_half_err"].values)
+        },
         "fit_alpha_half_vs_logN": {
             "intercept": float(ds.attrs["fit_intercept"]),
+            "intercept_err": float(ds.attrs["fit_intercept_err"]),
             "slope": float(ds.attrs["fit_slope"]),
+            "slope_err": float(ds.attrs["fit_slope_err"]),
+            "chi2": float(ds.attrs["fit_chi2"]),
+            "dof": int(ds.attrs["fit_dof"]),
         },
+        "n_runs": {int(n): int(r) for n, r in zip(ds["N"].values, ds["n_runs"].values)},
+        "design_effect_max": float(np.nanmax(ds["design_effect"].values)),
+        "success_change_last_check": float(
+            np.nanmax(np.abs(ds["success_at_check"].isel(check=-1) - ds["success_at_check"]))
+        ),
         "diverged_fraction": float(ds["diverged_fraction"].mean()),
         "t_flat": {
             float(a): float(t) for a, t in zip(ds["hessian_alpha"].values, ds["t_flat"].values)
@@ -226,15 +318,43 @@ def _summary(ds):
     return out
 
 
+def _threshold_panel(ax, ds):
+    """alpha_half(N) with its bootstrap error and the fit a + b log N."""
+    ns = ds["N"].values.astype(float)
+    ax.errorbar(ns, ds["alpha_half"], ds["alpha_half_err"], marker="o", ls="", label="alpha_1/2")
+    a, b = ds.attrs["fit_intercept"], ds.attrs["fit_slope"]
+    if np.isfinite(a) and np.isfinite(b):
+        grid = np.geomspace(ns.min(), ns.max(), 50)
+        ax.plot(
+            grid,
+            a + b * np.log(grid),
+            "--",
+            label=f"{a:.2f}({ds.attrs['fit_intercept_err']:.2f}) + "
+            f"{b:.2f}({ds.attrs['fit_slope_err']:.2f}) log N",
+        )
+    ax.set_xscale("log")
+    ax.set(xlabel="N", ylabel="alpha at P(success) = 1/2", title="finite-N threshold")
+    ax.legend(fontsize=7)
+
+
 def _figure(ds):
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(1, 3, figsize=(14, 4))
+    fig, ax = plt.subplots(1, 4, figsize=(18, 4))
     for n in ds["N"].values:
         s = ds["success"].sel(N=n)
-        ax[0].errorbar(ds["alpha"], s, ds["success_err"].sel(N=n), marker="o", label=f"N={n}")
-    ax[0].set(xlabel="alpha = M/N", ylabel="P(success)", title="recovery by GD on the sphere")
-    ax[0].legend()
+        ok = np.isfinite(s.values)
+        ax[0].errorbar(
+            ds["alpha"].values[ok],
+            s.values[ok],
+            ds["success_err"].sel(N=n).values[ok],
+            marker="o",
+            label=f"N={n} ({int(ds['n_runs'].sel(N=n))} runs)",
+        )
+    ax[0].axhline(0.5, color="k", lw=0.5)
+    ax[0].set(xlabel="alpha = M/N", ylabel="P(success)", title="recovery by GD")
+    ax[0].legend(fontsize=7)
+    _threshold_panel(ax[3], ds)
     t = ds["time"].values
     for a in ds["hessian_alpha"].values:
         lam = ds["lambda_min"].sel(hessian_alpha=a)
@@ -278,24 +398,50 @@ def phase_retrieval(ctx: RunContext, cfg: dict) -> xr.Dataset:
     _check(cfg)
     Ns = [int(n) for n in cfg["N"]]
     alphas = [float(a) for a in cfg["alpha"]]
-    succ = np.zeros((len(Ns), len(alphas)))
-    ov_mean = np.zeros_like(succ)
-    div = np.zeros_like(succ)
+    runs, lo, hi = _per_n(cfg, "n_runs"), _per_n(cfg, "alpha_min"), _per_n(cfg, "alpha_max")
+    n_chk = int(cfg["n_checks"])
+    shape = (len(Ns), len(alphas))
+    succ, err, err_bin, ov_mean, div = (np.full(shape, np.nan) for _ in range(5))
+    succ_chk = np.full(shape + (n_chk,), np.nan)
+    per_inst = {}  # (i, j) -> per-instance success fractions (for the cluster bootstrap)
     for i, n in enumerate(Ns):
         for j, a in enumerate(alphas):
-            r = _final(ctx, n, a, cfg)
-            ov = np.asarray(r["overlap"])
-            succ[i, j] = np.mean(ov >= cfg["threshold"])
-            ov_mean[i, j] = np.mean(ov)
+            if not lo[i] <= a <= hi[i]:
+                continue
+            r = _final(ctx, n, a, int(runs[i]), cfg)
+            ov = np.asarray(r["overlap"])  # (checks, instances, inits)
+            hit = ov >= cfg["threshold"]
+            s_i = hit[-1].mean(axis=1)
+            per_inst[i, j] = s_i
+            n_i, n_r = s_i.size, hit[-1].size
+            succ[i, j] = s_i.mean()
+            succ_chk[i, j] = hit.mean(axis=(1, 2))
+            ov_mean[i, j] = ov[-1].mean()
             div[i, j] = np.mean(np.asarray(r["diverged"]))
-    n_runs = cfg["n_runs"]
-    err = np.sqrt(np.maximum(succ * (1 - succ), 1.0 / n_runs) / n_runs)
+            p = succ[i, j]
+            var_bin = p * (1 - p) / n_r
+            var_cl = np.var(s_i, ddof=1) / n_i if n_i > 1 else var_bin * int(cfg["inits"])
+            # cluster (per-instance) error, never below the binomial one; floor 1/n at p = 0, 1
+            err[i, j] = np.sqrt(max(var_cl, var_bin, 1.0 / n_r**2))
+            err_bin[i, j] = np.sqrt(max(var_bin, 1.0 / n_r**2))
     a_half = np.array([_alpha_half(alphas, succ[i]) for i in range(len(Ns))])
-    ok = np.isfinite(a_half)
-    if ok.sum() >= 2:
-        slope, intercept = np.polyfit(np.log(np.asarray(Ns, float)[ok]), a_half[ok], 1)
-    else:
-        slope = intercept = np.nan
+    # cluster bootstrap: resample instances (with replacement) at every point independently
+    rng = np.random.default_rng([int(ctx.seed), 10])
+    boot = np.full((int(cfg["n_boot"]), len(Ns)), np.nan)
+    for b in range(boot.shape[0]):
+        sb = np.full(shape, np.nan)
+        for (i, j), s_i in per_inst.items():
+            sb[i, j] = s_i[rng.integers(0, s_i.size, s_i.size)].mean()
+        boot[b] = [_alpha_half(alphas, sb[i]) for i in range(len(Ns))]
+    a_half_err = np.full(len(Ns), np.nan)
+    for i in range(len(Ns)):
+        col = boot[:, i][np.isfinite(boot[:, i])]
+        # one instance at a point (no spread to resample), or a bootstrap that often loses
+        # the crossing (the window misses it): no error bar, and the fit leaves the N out
+        single = any(s_i.size < 2 for (ii, _), s_i in per_inst.items() if ii == i)
+        if col.size >= 0.9 * boot.shape[0] and col.size > 1 and not single:
+            a_half_err[i] = np.std(col, ddof=1)
+    intercept, slope, intercept_err, slope_err, chi2, dof = _fit_log(Ns, a_half, a_half_err)
 
     traj = [_trajectory(ctx, float(a), cfg) for a in cfg["hessian_alpha"]]
     times = traj[0][0]
@@ -342,7 +488,32 @@ def phase_retrieval(ctx: RunContext, cfg: dict) -> xr.Dataset:
             "success_err": (
                 ("N", "alpha"),
                 err,
-                {"long_name": "binomial standard error of success", **one},
+                {"long_name": "standard error of success over instances (cluster)", **one},
+            ),
+            "success_err_binomial": (
+                ("N", "alpha"),
+                err_bin,
+                {"long_name": "binomial standard error of success (runs independent)", **one},
+            ),
+            "design_effect": (
+                ("N", "alpha"),
+                (err / err_bin) ** 2,
+                {"long_name": "variance inflation from inits sharing an instance", **one},
+            ),
+            "success_at_check": (
+                ("N", "alpha", "check"),
+                succ_chk,
+                {"long_name": "probability overlap >= threshold at the check step", **one},
+            ),
+            "n_runs": (
+                ("N",),
+                np.asarray(runs, int),
+                {"long_name": "runs per point (instances x inits)", **one},
+            ),
+            "alpha_half_err": (
+                ("N",),
+                a_half_err,
+                {"long_name": "cluster-bootstrap standard error of alpha_half", **one},
             ),
             "overlap_mean": (
                 ("N", "alpha"),
@@ -424,12 +595,22 @@ def phase_retrieval(ctx: RunContext, cfg: dict) -> xr.Dataset:
                 {"long_name": "sample ratio of the trajectories", **one},
             ),
             "run": ("run", np.arange(cfg["hessian_runs"]), {"long_name": "run index", **one}),
+            "check": (
+                "check",
+                (np.arange(n_chk) + 1) * (int(cfg["n_steps"]) // n_chk),
+                {"long_name": "GD step of the check", "units": "GD steps"},
+            ),
             "time": ("time", times, {"long_name": "GD step", "units": "GD steps"}),
             "m_theory": ("m_theory", ms, {"long_name": "overlap of the theory grid", **one}),
         },
         attrs={
             "fit_slope": float(slope),
             "fit_intercept": float(intercept),
+            "fit_slope_err": float(slope_err),
+            "fit_intercept_err": float(intercept_err),
+            "fit_chi2": float(chi2),
+            "fit_dof": int(dof),
+            "inits": int(cfg["inits"]),
             "threshold": cfg["threshold"],
             "student": cfg["student"],
             "theory_applies": int(sph),

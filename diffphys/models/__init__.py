@@ -62,6 +62,7 @@ from ._nonreciprocal import (
 )
 from ._phase_retrieval import (
     PhaseRetrieval,
+    phase_retrieval_descent,
     phase_retrieval_grad,
     random_student,
     sphere_retraction,
@@ -185,6 +186,7 @@ __all__ = [
     "ou_variance",
     "overlap_heat_bath",
     "overlap_metropolis",
+    "phase_retrieval_descent",
     "phase_retrieval_grad",
     "probability_flow",
     "random_bond_couplings",
