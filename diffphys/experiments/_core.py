@@ -118,7 +118,9 @@ def experiment(
     - `params`: `{key: Param(default, doc, bounds...)}`; a bare value is a `Param` without a
       description (`defaults=` is the same, kept for experiments written before `Param`).
     - `summary` / `figure`: `summary(ds) -> dict` and `figure(ds) -> matplotlib Figure`.
-    - `runtime`: the expected wall time at the default size on a 2-core CPU (`diffphys list -v`).
+    - `runtime`: the expected time at the default size on a 2-core CPU (`diffphys list -v`),
+      from the CPU seconds (user + system, compilation included) that a first run measured; an
+      idle 2-core machine's wall time is about that or less (ising2d: 134 CPU-s, 114 s wall).
     - `validate`: `validate(cfg)` raising `ConfigError` for constraints between keys (run before
       anything compiles, after each key passed its own `Param` checks).
     """

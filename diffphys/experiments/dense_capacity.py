@@ -86,7 +86,7 @@ def _figure(ds):
 
 
 @experiment(
-    "dense-capacity",
+    "dense-capacity", runtime="about 1 min (62 CPU-s measured)",
     params=PARAMS,
     validate=validate_capacity,
     summary=_summary,

@@ -106,7 +106,7 @@ def _active(key, tau: float, eps: float, cfg: dict):
 
 
 @experiment(
-    "entropy-production",
+    "entropy-production", runtime="about 3.5 min (222 CPU-s measured)",
     params=PARAMS,
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),

@@ -129,7 +129,7 @@ def _figure(ds):
     return fig
 
 
-@experiment("fisher-curvature", params=PARAMS, summary=_summary, figure=_figure)
+@experiment("fisher-curvature", runtime="about 1 min (69 CPU-s measured)", params=PARAMS, summary=_summary, figure=_figure)
 def fisher_curvature(ctx: RunContext, cfg: dict):
     """Exact Fisher scalar curvature of the critical 2D Ising torus vs L; d_R from log-log fit."""
     sizes = sorted({int(v) for v in cfg["L"]})

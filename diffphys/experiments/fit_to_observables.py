@@ -255,7 +255,7 @@ def fit_coupling_3d(cfg):
     "fit-to-observables",
     params=PARAMS,
     validate=_validate,
-    runtime="about 2 min",
+    runtime="about 1.5 min (92 CPU-s measured)",
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
 )

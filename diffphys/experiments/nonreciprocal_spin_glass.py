@@ -168,7 +168,7 @@ def _tc_bracket(T, amp, threshold):
 
 
 @experiment(
-    "nonreciprocal-spin-glass",
+    "nonreciprocal-spin-glass", runtime="about 1.5 min (85 CPU-s measured)",
     params=PARAMS,
     validate=_validate,
     summary=lambda ds: _summary(ds),

@@ -139,7 +139,7 @@ def _check(cfg: dict) -> None:
 
 
 @experiment(
-    "sk-parallel-tempering",
+    "sk-parallel-tempering", runtime="about 1.5 min (89 CPU-s measured)",
     params=PARAMS,
     validate=_check,
     summary=lambda ds: _summary(ds),

@@ -172,7 +172,7 @@ def _figure(ds):
     return fig
 
 
-@experiment("supervised-hebbian", params=PARAMS, summary=_summary, figure=_figure)
+@experiment("supervised-hebbian", runtime="about 1.5 min (102 CPU-s measured)", params=PARAMS, summary=_summary, figure=_figure)
 def supervised_hebbian(ctx: RunContext, cfg: dict):
     """Supervised dense Hebbian learning: archetype retrieval and digit classification vs M, r."""
     rs = [float(r) for r in cfg["quality"]]

@@ -355,7 +355,7 @@ def sources_dataset(
 
 
 @experiment(
-    "weight-spectra",
+    "weight-spectra", runtime="about 1 min (73 CPU-s measured)",
     params=PARAMS,
     summary=lambda ds: _summary(ds),
     figure=lambda ds: _figure(ds),
