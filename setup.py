@@ -48,7 +48,10 @@ setup(
     ext_modules=[
         Extension(
             "diffphys._native._ising_ffi",
-            sources=[os.path.join("diffphys", "_native", "ising_ffi.cc")],
+            sources=[
+                os.path.join("diffphys", "_native", "ising_ffi.cc"),
+                os.path.join("diffphys", "_native", "ising_multispin.cc"),
+            ],
             extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden", "-isystem", INCLUDE],
             language="c++",
         )

@@ -17,6 +17,7 @@ _HERE = pathlib.Path(__file__).resolve().parent
 _TARGETS = {
     "diffphys_ising_uniform": "DiffphysIsingUniform",
     "diffphys_ising_bonds": "DiffphysIsingBonds",
+    "diffphys_ising_multispin": "DiffphysIsingMultispin",
 }
 
 
