@@ -156,9 +156,7 @@ def multispin_checkerboard(
         S = int(xs.shape[0])
         words = pack(xs, math.ceil(S / 64))
         energy = jax.vmap(model.energy)(jnp.where(xs > 0, 1, -1).astype(jnp.int8))
-        return MultispinIsingState(
-            words, jnp.uint32(0), energy.astype(jnp.float32), lattice, S
-        )
+        return MultispinIsingState(words, jnp.uint32(0), energy.astype(jnp.float32), lattice, S)
 
     def step(key, state: MultispinIsingState, model, beta=beta):
         lattice, S = state.lattice, state.n_samples
