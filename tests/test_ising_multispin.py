@@ -72,12 +72,15 @@ def test_resume_prefix_and_independence(key, lattice):
     an ensemble of 5 (and of 1) equals the first samples of an ensemble of 70 (two words per
     site) run with the same key; samples started from the same state follow different
     trajectories (their own bits); the energies equal the model's energy of `.x`; `.x` of a
-    fresh state (two words per site, the last one partly filled) gives back the spins."""
+    fresh state (two words per site, the last one partly filled) gives back the spins; two
+    OpenMP threads give the same chain as one; under `jax.vmap` (over keys; 2D case) each
+    element equals its own call."""
     model = Ising(lattice, J=-0.7 if len(lattice) == 3 else 1.1, h=0.2)
     xs = _random_states(key, model, 70)
     xs = xs.at[1].set(xs[0])
     a3 = multispin_checkerboard(0.45, sweeps_per_step=3, backend="native")
     a6 = multispin_checkerboard(0.45, sweeps_per_step=6, backend="native")
+    a2t = multispin_checkerboard(0.45, sweeps_per_step=6, backend="native", threads=2)
     k = jax.random.key(3)
 
     @jax.jit
@@ -87,9 +90,17 @@ def test_resume_prefix_and_independence(key, lattice):
         s6, info = a6.step(k, s0, model)
         s5 = a6.step(k, a6.init(xs[:5], model), model)[0]
         s1 = a6.step(k, a6.init(xs[:1], model), model)[0]
-        return s0.x, s3, s6, info, s5, s1
+        s2t = a2t.step(k, s0, model)[0]
+        kv = jax.random.split(k, 2)
+        if len(lattice) == 3:  # the vmap check runs on the slow 2D case only (CI budget)
+            return s0.x, s3, s6, info, s5, s1, s2t, None, None
+        sv = jax.vmap(lambda kk: a6.step(kk, s0, model)[0].words)(kv)
+        return s0.x, s3, s6, info, s5, s1, s2t, sv, a6.step(kv[1], s0, model)[0]
 
-    x0, s3, s6, info, s5, s1 = run(xs)
+    x0, s3, s6, info, s5, s1, s2t, sv, s6k1 = run(xs)
+    np.testing.assert_array_equal(s2t.words, s6.words)
+    if sv is not None:
+        np.testing.assert_array_equal(sv[1], s6k1.words)
     np.testing.assert_array_equal(x0, xs)
     assert int(s6.sweep) == 6 and s6.x.shape == (70, *lattice)
     np.testing.assert_array_equal(s3.words, s6.words)
