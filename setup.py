@@ -51,6 +51,7 @@ setup(
             sources=[
                 os.path.join("diffphys", "_native", "ising_ffi.cc"),
                 os.path.join("diffphys", "_native", "sk_ffi.cc"),
+                os.path.join("diffphys", "_native", "ising_multispin.cc"),
             ],
             extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden", "-isystem", INCLUDE],
             language="c++",

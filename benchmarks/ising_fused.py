@@ -7,6 +7,10 @@ already compiled chains; compile time apart. beta = 0.44 (near T_c).
 
     python benchmarks/ising_fused.py
     python benchmarks/ising_fused.py --sizes 256 1024 --repeats 2
+
+Ensembles of small lattices (`--ensembles`, e.g. 64 x 12^3) also run the multispin kernel
+(`models.multispin_checkerboard`: 64 samples per machine word, one kernel call for the
+ensemble); its column is empty for single lattices.
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ import jax
 import numpy as np
 
 from diffphys import _native, sampling
-from diffphys.models import Ising, fused_checkerboard, ising_checkerboard_metropolis
+from diffphys.models import (
+    Ising,
+    fused_checkerboard,
+    ising_checkerboard_metropolis,
+    multispin_checkerboard,
+)
 
 BETA = 0.44
 
@@ -116,6 +125,25 @@ def prepare_jax(alg, lattice, batch, budget, steps_per_sweep=1):
     return lambda: jax.block_until_ready(compiled(keys, xs)), flips, compile_s
 
 
+def prepare_multispin(alg, lattice, batch, budget, steps_per_sweep):
+    """The ensemble as one multispin state (no vmap): `batch` samples of `lattice`."""
+    model = Ising(lattice)
+    n_steps = max(1, _n_sweeps(batch * int(np.prod(lattice)), budget) // steps_per_sweep)
+
+    def chain(k, xs):
+        state = alg.init(xs, model)
+        state, _ = sampling.run(k, alg, state, model, n_steps)
+        return state.energy
+
+    xs = jax.vmap(lambda k: model.random_state(key=k))(jax.random.split(jax.random.key(1), batch))
+    key = jax.random.key(0)
+    t = time.perf_counter()
+    compiled = jax.jit(chain).lower(key, xs).compile()
+    compile_s = time.perf_counter() - t
+    flips = n_steps * steps_per_sweep * batch * int(np.prod(lattice))
+    return lambda: jax.block_until_ready(compiled(key, xs)), flips, compile_s
+
+
 def measure(runners: dict, repeats: int) -> dict:
     best = {name: (float("inf"), float("inf")) for name in runners}
     for run, _, _ in runners.values():
@@ -133,7 +161,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="*", default=[256, 512, 1024, 2048])
     p.add_argument("--sizes-3d", type=int, nargs="*", default=[64, 128])
-    p.add_argument("--ensemble", type=int, default=64, help="lattices of 12^3 (0: skip)")
+    p.add_argument("--ensemble", type=int, default=64, help="samples per ensemble (0: skip)")
+    p.add_argument(
+        "--ensembles",
+        nargs="*",
+        default=["12,12,12", "16,16,16", "32,32"],
+        help="lattices of the small-system ensembles (comma-separated sizes)",
+    )
     p.add_argument("--budget", type=float, default=2e8, help="flip attempts per timed run")
     p.add_argument("--slow-budget", type=float, default=2e7, help="... for numba and JAX")
     p.add_argument("--sweeps-per-step", type=int, default=10)
@@ -144,7 +178,7 @@ def main(argv=None) -> int:
 
     cases = [((L, L), 1) for L in args.sizes] + [((L, L, L), 1) for L in args.sizes_3d]
     if args.ensemble:
-        cases.append(((12, 12, 12), args.ensemble))
+        cases += [(tuple(int(n) for n in e.split(",")), args.ensemble) for e in args.ensembles]
     k = args.sweeps_per_step
     print(
         f"# Ising checkerboard Metropolis, beta = {BETA}: flip attempts per ns\n\n"
@@ -155,7 +189,8 @@ def main(argv=None) -> int:
     header = (
         "| lattice | numba (wall / CPU) | bit-packed JAX (wall / CPU) | fused 1 thread "
         "(wall / CPU) | fused all threads (wall / CPU) | fused/numba per CPU-s | "
-        "fused/bit-packed per CPU-s | load |"
+        "fused/bit-packed per CPU-s | multispin 1 thread (wall / CPU) | multispin/numba "
+        "per CPU-s | multispin/fused per CPU-s | compile s (fused / multispin) | load |"
     )
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
@@ -183,15 +218,26 @@ def main(argv=None) -> int:
             runners["packed"] = prepare_jax(
                 ising_checkerboard_metropolis(BETA), lattice, batch, args.slow_budget
             )
+        if batch > 1:
+            runners["multispin"] = prepare_multispin(
+                multispin_checkerboard(BETA, sweeps_per_step=k, backend="native"),
+                lattice,
+                batch,
+                args.budget,
+                k,
+            )
         r = measure(runners, args.repeats)
         nan = (float("nan"), float("nan"))
-        pk = r.get("packed", nan)
+        pk, ms = r.get("packed", nan), r.get("multispin", nan)
+        ms_compile = runners["multispin"][2] if "multispin" in runners else float("nan")
         print(
             f"| {label} | {r['numba'][0]:.3f} / {r['numba'][1]:.3f} | {pk[0]:.3f} / {pk[1]:.3f} "
             f"| {r['fused1'][0]:.2f} / {r['fused1'][1]:.2f} "
             f"| {r['fused'][0]:.2f} / {r['fused'][1]:.2f} "
             f"| {r['fused'][1] / r['numba'][1]:.1f}x | {r['fused'][1] / pk[1]:.1f}x "
-            f"| {os.getloadavg()[0]:.1f} |",
+            f"| {ms[0]:.2f} / {ms[1]:.2f} | {ms[1] / r['numba'][1]:.1f}x "
+            f"| {ms[1] / r['fused'][1]:.1f}x "
+            f"| {runners['fused'][2]:.1f} / {ms_compile:.1f} | {os.getloadavg()[0]:.1f} |",
             flush=True,
         )
     return 0

@@ -19,6 +19,7 @@ _TARGETS = {
     "diffphys_ising_bonds": "DiffphysIsingBonds",
     "diffphys_sk_sweep_f32": "DiffphysSkSweepF32",
     "diffphys_sk_sweep_f64": "DiffphysSkSweepF64",
+    "diffphys_ising_multispin": "DiffphysIsingMultispin",
 }
 
 

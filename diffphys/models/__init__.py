@@ -41,6 +41,7 @@ from ._hopfield_supervised import (
 )
 from ._ising_fast import IsingCheckerboardState, ising_checkerboard_metropolis
 from ._ising_fused import FusedIsingState, fused_checkerboard
+from ._ising_multispin import MultispinIsingState, multispin_checkerboard
 from ._kde import GaussianKDE
 from ._lattice import Ising, Potts, random_bond_couplings
 from ._memory_dynamics import (
@@ -175,6 +176,8 @@ __all__ = [
     "entropy_production_rate",
     "forward_sample",
     "fused_checkerboard",
+    "multispin_checkerboard",
+    "MultispinIsingState",
     "independent_site_bias",
     "ising_checkerboard_metropolis",
     "load_digits_binary",
