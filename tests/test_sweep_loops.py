@@ -90,24 +90,27 @@ _betas = jnp.asarray([0.3, 0.5])
 CASES = {
     # Ising: the fused and bit-packed kernels, the generic single-site and checkerboard ones
     "fused_checkerboard(pallas)": (
-        fused_checkerboard(0.4, backend="pallas", sweeps_per_step=2), _ising, _spins, []
+        fused_checkerboard(0.4, backend="pallas", sweeps_per_step=2),
+        _ising,
+        _spins,
+        [],
     ),
     "fused_checkerboard(jax)": (
-        fused_checkerboard(0.4, backend="jax", sweeps_per_step=2), _ising, _spins, []
+        fused_checkerboard(0.4, backend="jax", sweeps_per_step=2),
+        _ising,
+        _spins,
+        [],
     ),
     "ising_checkerboard_metropolis": (ising_checkerboard_metropolis(0.4), _ising, _spins, []),
     "ising_checkerboard_metropolis(bits=1, capacity=1)": (
-        ising_checkerboard_metropolis(0.4, bits=1, fallback_capacity=1), _ising, _spins, []
+        ising_checkerboard_metropolis(0.4, bits=1, fallback_capacity=1),
+        _ising,
+        _spins,
+        [],
     ),
     "checkerboard(Ising)": (sampling.checkerboard(0.4), _ising, _spins, []),
-    "checkerboard(Ising, heat_bath)": (
-        sampling.checkerboard(0.4, rule="heat_bath"), _ising, _spins, []
-    ),
     "metropolis(Ising)": (sampling.metropolis(0.4), _ising, _spins, []),
     "heat_bath(Ising)": (sampling.heat_bath(0.4), _ising, _spins, []),
-    "metropolis(Ising, sequential)": (
-        sampling.metropolis(0.4, order="sequential"), _ising, _spins, []
-    ),
     # cluster updates: label propagation to convergence is a data-dependent loop (its trip
     # count is the largest cluster's label-propagation depth); `max_rounds` makes it fixed
     "swendsen_wang(max_rounds=None)": (swendsen_wang(0.4), _ising, _spins, ["_cluster.py"]),
@@ -117,7 +120,10 @@ CASES = {
     # Potts
     "checkerboard(Potts)": (sampling.checkerboard(0.4), _potts, _potts_x, []),
     "checkerboard(Potts, heat_bath)": (
-        sampling.checkerboard(0.4, rule="heat_bath"), _potts, _potts_x, []
+        sampling.checkerboard(0.4, rule="heat_bath"),
+        _potts,
+        _potts_x,
+        [],
     ),
     "metropolis(Potts)": (sampling.metropolis(0.4), _potts, _potts_x, []),
     "heat_bath(Potts)": (sampling.heat_bath(0.4), _potts, _potts_x, []),
@@ -132,30 +138,42 @@ CASES = {
     "block_gibbs(RBM, k=2)": (block_gibbs(0.8, k=2), _rbm, jnp.zeros(6), []),
     "langevin": (sampling.langevin(1.0, 0.01), _Quadratic(), jnp.zeros(5), []),
     "langevin(spherical)": (
-        sampling.langevin(1.0, 0.01, spherical=True), _Quadratic(), jnp.ones(5), []
+        sampling.langevin(1.0, 0.01, spherical=True),
+        _Quadratic(),
+        jnp.ones(5),
+        [],
     ),
     "nonreciprocal_langevin": (
-        nonreciprocal_langevin(1.0, 0.02), _nrsk, _nrsk.random_state(key=jax.random.key(4)), []
+        nonreciprocal_langevin(1.0, 0.02),
+        _nrsk,
+        _nrsk.random_state(key=jax.random.key(4)),
+        [],
     ),
     "parallel_tempering(ising_checkerboard_metropolis)": (
         sampling.parallel_tempering(ising_checkerboard_metropolis(), _betas),
-        _ising, jnp.ones((2, *L), jnp.int8), [],
+        _ising,
+        jnp.ones((2, *L), jnp.int8),
+        [],
     ),
     "parallel_tempering(swendsen_wang)": (
         sampling.parallel_tempering(swendsen_wang(), _betas),
-        _ising, jnp.ones((2, *L), jnp.int8), ["_cluster.py"],
+        _ising,
+        jnp.ones((2, *L), jnp.int8),
+        ["_cluster.py"],
     ),
     "replicas(checkerboard(Potts))": (
-        sampling.replicas(sampling.checkerboard(0.4), 3), _potts, jnp.zeros((3, *L), jnp.int32),
+        sampling.replicas(sampling.checkerboard(0.4), 3),
+        _potts,
+        jnp.zeros((3, *L), jnp.int32),
         [],
-    ),
-    "replicas(wolff(max_rounds=8))": (
-        sampling.replicas(wolff(0.4, max_rounds=8), 2), _ising, jnp.ones((2, *L), jnp.int8), [],
     ),
 }
 if _native.available():
     CASES["fused_checkerboard(native)"] = (
-        fused_checkerboard(0.4, backend="native", sweeps_per_step=2), _ising, _spins, []
+        fused_checkerboard(0.4, backend="native", sweeps_per_step=2),
+        _ising,
+        _spins,
+        [],
     )
 
 
@@ -178,9 +196,11 @@ def test_retrieve_loops():
     assert _files(lambda x: retrieve(_hopfield, x, key=key, max_sweeps=10), x0) == [
         "_memory_dynamics.py"
     ]
-    assert _files(lambda x: retrieve(_hopfield, x, key=key, max_sweeps=10, fixed_trip=True), x0) == []
-    for mode in ("async", "sync"):
-        a = retrieve(_hopfield, x0, key=key, max_sweeps=10, mode=mode)
-        b = retrieve(_hopfield, x0, key=key, max_sweeps=10, mode=mode, fixed_trip=True)
-        for u, v in zip(a, b):
-            assert jnp.array_equal(u, v)
+    assert (
+        _files(lambda x: retrieve(_hopfield, x, key=key, max_sweeps=10, fixed_trip=True), x0) == []
+    )
+    a = retrieve(_hopfield, x0, key=key, max_sweeps=10)
+    b = retrieve(_hopfield, x0, key=key, max_sweeps=10, fixed_trip=True)
+    assert 1 < int(a[2]) < 10  # stopped at a fixed point after more than one sweep
+    for u, v in zip(a, b):
+        assert jnp.array_equal(u, v)

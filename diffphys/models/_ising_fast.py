@@ -204,6 +204,21 @@ def _digit_mask(hi: Array, k: int) -> Array:
     return jnp.uint32(0) - ((hi >> (32 - k)) & jnp.uint32(1))
 
 
+@jax.custom_batching.custom_vmap
+def any_left(u: Array) -> Array:
+    """Whether any word is nonzero. Under `vmap` (parallel tempering, replicas, ensembles)
+    the answer is taken over the whole batch and stays unbatched, so the `lax.cond`s it
+    guards stay conditionals (skipped work) instead of becoming `select`s that would run the
+    rare fallback passes for every member: a member with nothing left runs them as no-ops,
+    as a batched `while_loop` does."""
+    return jnp.any(u != 0)
+
+
+@any_left.def_vmap
+def _any_left_vmap(axis_size, in_batched, u):
+    return jnp.any(u != 0), False
+
+
 def _resolve(und, acc, classes, rest, key, capacity: int, lanes: int):
     """Decide every undecided lane exactly with 64 fresh random bits each.
 
@@ -238,9 +253,6 @@ def _resolve(und, acc, classes, rest, key, capacity: int, lanes: int):
     n = und.shape[0]
     n_rounds = -(-n // capacity)
     n_passes = -(-lanes // 2)
-
-    def any_left(u):
-        return jnp.any(u != 0)
 
     def skip_if_done(body, carry):
         return jax.lax.cond(any_left(carry[0]), body, lambda c: c, carry)
