@@ -27,8 +27,9 @@ lanes where r = 1 and P = 0 are decided "stay", and only lanes where r = P stay 
 `bits` / 32 random words per site (8 bits instead of 32 for a float). Each of the rare
 undecided lanes is then resolved exactly with 64 fresh random bits, compared as an integer with
 the remaining binary digits of p_c: the words holding undecided lanes are compacted with a
-fixed-capacity `nonzero`, their lowest undecided lane is resolved, and a `lax.while_loop`
-repeats this until no lane is undecided (usually one or two rounds).
+fixed-capacity `nonzero` and their undecided lanes are resolved two at a time, in rounds and
+passes whose numbers are bounded statically (no `while` loop; usually one pass of one round
+suffices, and the rest is skipped behind one `lax.cond`).
 
 The result is exactly the Metropolis rule "flip iff U < p_c" with U uniform on 64 + `bits`
 binary digits and p_c = exp(-βΔE) evaluated in the model's float dtype and written with 64
@@ -42,8 +43,9 @@ purely bound by random bits (see `benchmarks/results/ising.md`), so measure both
 **Performance.** On a 2-core CPU the kernel makes 0.15-0.25 flips/ns, 2-3x a tuned NumPy
 checkerboard and 4-15x the generic kernel (`benchmarks/ising_checkerboard.py`). On a GPU
 everything is elementwise on packed words, rolls and one compaction per colour, with no Python
-loop over sites; the only host synchronisations are the predicates of the two do-while loops
-of the rare undecided lanes (about two per colour and sweep).
+loop over sites and no `while` loop; the only predicate read on the host is that of the
+`lax.cond` guarding the rare undecided lanes beyond the first pass (one per colour and sweep
+on XLA:GPU's conditional thunk; `tests/test_sweep_loops.py` pins the absence of loops).
 
 References: multispin coding of the Ising model (Jacobs & Rebbi 1981; Romero, Bisson, Fatica,
 Bernaschi, Comput. Phys. Commun. 2020, arXiv 1906.06297, for the checkerboard GPU layout).
@@ -202,49 +204,82 @@ def _digit_mask(hi: Array, k: int) -> Array:
     return jnp.uint32(0) - ((hi >> (32 - k)) & jnp.uint32(1))
 
 
-def _resolve(und, acc, classes, rest, key, capacity: int):
+@jax.custom_batching.custom_vmap
+def any_left(u: Array) -> Array:
+    """Whether any word is nonzero. Under `vmap` (parallel tempering, replicas, ensembles)
+    the answer is taken over the whole batch and stays unbatched, so the `lax.cond`s it
+    guards stay conditionals (skipped work) instead of becoming `select`s that would run the
+    rare fallback passes for every member: a member with nothing left runs them as no-ops,
+    as a batched `while_loop` does."""
+    return jnp.any(u != 0)
+
+
+@any_left.def_vmap
+def _any_left_vmap(axis_size, in_batched, u):
+    return jnp.any(u != 0), False
+
+
+def _resolve(und, acc, classes, rest, key, capacity: int, lanes: int):
     """Decide every undecided lane exactly with 64 fresh random bits each.
 
     `classes[c]` marks the lanes whose acceptance probability is p_c and `rest[c] = (hi, lo)`
     the binary digits of p_c after those already compared. The words holding undecided lanes
     are compacted (up to `capacity` at a time, so the work is proportional to their number)
-    and the lowest undecided lanes of every compacted word are resolved two per pass. Both
-    loops are do-while loops whose first pass is unconditional: usually each loop predicate is
-    evaluated once (on a GPU every evaluation is a device-to-host synchronisation).
+    in rounds r = 0, 1, ..., and the lowest undecided lanes of every compacted word are
+    resolved two per pass j = 0, 1, ...; pass j of round r draws its bits from
+    `fold_in(fold_in(key, r), 2j)` and `fold_in(fold_in(key, r), 2j + 1)`.
+
+    **Fixed trip counts.** Both loops have static bounds, so the program has no `while`
+    (on a GPU every `while` iteration reads its predicate on the host):
+
+    - a word has at most `lanes` undecided lanes (`und` is masked to the lanes of a packed
+      row) and a pass clears the two lowest of every compacted word, so
+      `ceil(lanes / 2)` passes clear a round's words;
+    - a round compacts `min(capacity, words left)` words and clears each of them, so
+      `ceil(n_words / capacity)` rounds clear every word.
+
+    A pass or round with nothing left is a no-op (no lane is set, so nothing is drawn for
+    any lane and nothing is written): running the static number of them gives bit for bit
+    the result of stopping as soon as nothing is left. Pass 0 of round 0 runs always; the
+    rest (needed when a word has more than two undecided lanes or more than `capacity`
+    words have one) sits behind one `lax.cond`, and each further pass and round behind its
+    own, so the work stays proportional to the undecided lanes. A `cond` is not a loop, but
+    XLA:GPU's conditional thunk reads its predicate on the host too: the common case costs
+    one such read per colour (the former do-while loops cost two).
     """
     shape = und.shape
     und, acc = und.reshape(-1), acc.reshape(-1)
     classes = [m.reshape(-1) for m in classes]
     n = und.shape[0]
+    n_rounds = -(-n // capacity)
+    n_passes = -(-lanes // 2)
 
-    def any_left(carry):
-        return jnp.any(carry[0] != 0)
+    def skip_if_done(body, carry):
+        return jax.lax.cond(any_left(carry[0]), body, lambda c: c, carry)
 
-    def resolve_compacted(u, cls, key):
-        def lowest_lane(u, a, j):
-            lsb = u & (~u + jnp.uint32(1))
-            th_hi = jnp.zeros_like(u)
-            th_lo = jnp.zeros_like(u)
-            for m, (hi, lo) in zip(cls, rest):
-                here = (m & lsb) != 0
-                th_hi = jnp.where(here, hi, th_hi)
-                th_lo = jnp.where(here, lo, th_lo)
-            draw = jax.random.bits(jax.random.fold_in(key, j), (2, capacity), jnp.uint32)
-            less = (draw[0] < th_hi) | ((draw[0] == th_hi) & (draw[1] < th_lo))
-            return u & ~lsb, a | jnp.where(less, lsb, jnp.uint32(0))
+    def lowest_lane(u, a, cls, key, j):
+        lsb = u & (~u + jnp.uint32(1))
+        th_hi = jnp.zeros_like(u)
+        th_lo = jnp.zeros_like(u)
+        for m, (hi, lo) in zip(cls, rest):
+            here = (m & lsb) != 0
+            th_hi = jnp.where(here, hi, th_hi)
+            th_lo = jnp.where(here, lo, th_lo)
+        draw = jax.random.bits(jax.random.fold_in(key, j), (2, capacity), jnp.uint32)
+        less = (draw[0] < th_hi) | ((draw[0] == th_hi) & (draw[1] < th_lo))
+        return u & ~lsb, a | jnp.where(less, lsb, jnp.uint32(0))
 
-        def two_lanes(carry):
-            u, a, j = carry
-            u, a = lowest_lane(u, a, 2 * j)
-            u, a = lowest_lane(u, a, 2 * j + 1)
-            return u, a, j + 1
+    def two_lanes(j, u, a, cls, key):
+        u, a = lowest_lane(u, a, cls, key, 2 * j)
+        return lowest_lane(u, a, cls, key, 2 * j + 1)
 
-        carry = two_lanes((u, jnp.zeros_like(u), jnp.int32(0)))
-        _, a, _ = jax.lax.while_loop(any_left, two_lanes, carry)
-        return a
+    def later_passes(u, a, cls, key):
+        def one(j, ua):
+            return skip_if_done(lambda ua: two_lanes(j, *ua, cls, key), ua)
 
-    def compact_and_resolve(carry):
-        und, acc, r = carry
+        return jax.lax.fori_loop(1, n_passes, one, (u, a))  # static bounds: a scan
+
+    def compact(und):
         mask = und != 0
         pos = jnp.where(mask, jnp.cumsum(mask, dtype=jnp.int32) - 1, capacity)
         idx = (
@@ -254,13 +289,43 @@ def _resolve(und, acc, classes, rest, key, capacity: int):
         )
         u = und.at[idx].get(mode="fill", fill_value=0)
         cls = [m.at[idx].get(mode="fill", fill_value=0) for m in classes]
-        a = resolve_compacted(u, cls, jax.random.fold_in(key, r))
-        acc = acc.at[idx].set(acc.at[idx].get(mode="fill", fill_value=0) | a, mode="drop")
-        und = und.at[idx].set(jnp.uint32(0), mode="drop")
-        return und, acc, r + 1
+        return idx, u, cls
 
-    carry = compact_and_resolve((und, acc, jnp.int32(0)))
-    _, acc, _ = jax.lax.while_loop(any_left, compact_and_resolve, carry)
+    def merge(acc, idx, a):
+        return acc.at[idx].set(acc.at[idx].get(mode="fill", fill_value=0) | a, mode="drop")
+
+    def one_round(r, und_acc):
+        und, acc = und_acc
+        idx, u, cls = compact(und)
+        k = jax.random.fold_in(key, r)
+        u, a = two_lanes(0, u, jnp.zeros_like(u), cls, k)
+        _, a = later_passes(u, a, cls, k)
+        return und.at[idx].set(jnp.uint32(0), mode="drop"), merge(acc, idx, a)
+
+    # round 0, pass 0 (all that is needed unless a word has 3+ undecided lanes or more than
+    # `capacity` words have one); `a` only gains bits, so merging it now and again after
+    # the later passes gives the same `acc`
+    idx, u, cls = compact(und)
+    k0 = jax.random.fold_in(key, 0)
+    u, a = two_lanes(0, u, jnp.zeros_like(u), cls, k0)
+    und = und.at[idx].set(jnp.uint32(0), mode="drop")
+    acc = merge(acc, idx, a)
+    if n_passes > 1 or n_rounds > 1:
+
+        def the_rest(carry):
+            u, a, und, acc = carry
+            _, a = later_passes(u, a, cls, k0)
+            acc = merge(acc, idx, a)
+
+            def next_round(r, und_acc):
+                return skip_if_done(lambda c: one_round(r, c), und_acc)
+
+            und, acc = jax.lax.fori_loop(1, n_rounds, next_round, (und, acc))
+            return u, a, und, acc
+
+        _, _, _, acc = jax.lax.cond(
+            any_left(u) | any_left(und), the_rest, lambda c: c, (u, a, und, acc)
+        )
     return acc.reshape(shape)
 
 
@@ -402,7 +467,7 @@ def ising_checkerboard_metropolis(
                     p_plane = p_plane | (m & _digit_mask(hi, k))
                 acc = acc | (und & ~r[k - 1] & p_plane)
                 und = und & ~(r[k - 1] ^ p_plane)
-            acc = _resolve(und, acc, classes, rest, k_fallback, capacity)
+            acc = _resolve(und, acc, classes, rest, k_fallback, capacity, lanes)
             always = mask & ~_or(classes)
             flip = always | acc
             words = words.at[c].set(s ^ flip)

@@ -118,7 +118,9 @@ def zero_temperature(*, mode: str = "async") -> SamplingAlgorithm:
     return SamplingAlgorithm(_init, step)
 
 
-def retrieve(model, x0, *, key: Key, max_sweeps: int = 100, mode: str = "async"):
+def retrieve(
+    model, x0, *, key: Key, max_sweeps: int = 100, mode: str = "async", fixed_trip: bool = False
+):
     """Run zero-temperature dynamics from `x0` until no spin flips (or `max_sweeps`).
 
     **Arguments:**
@@ -128,6 +130,10 @@ def retrieve(model, x0, *, key: Key, max_sweeps: int = 100, mode: str = "async")
     - `key`: PRNG key for the asynchronous visiting orders.
     - `max_sweeps`: upper bound on the number of sweeps.
     - `mode`: `"async"` or `"sync"` (see `zero_temperature`).
+    - `fixed_trip`: `False` stops at the fixed point (a `lax.while_loop`: on a GPU one
+      device-to-host synchronisation per sweep); `True` runs a loop of exactly `max_sweeps`
+      iterations (static trip count) whose sweeps after the fixed point are skipped by a
+      `lax.cond`, with the same result (a sweep that flips nothing leaves the state fixed).
 
     **Returns:** `(x, m, n_sweeps)`: the final state, its overlaps with every pattern and the
     number of sweeps run (the last one flipped nothing unless `max_sweeps` was reached).
@@ -144,7 +150,13 @@ def retrieve(model, x0, *, key: Key, max_sweeps: int = 100, mode: str = "async")
         st, info = alg.step(jax.random.fold_in(key, t), st, model)
         return st, t + 1, info.flip_rate > 0
 
-    state, t, _ = jax.lax.while_loop(cond, body, (state, jnp.int32(0), jnp.bool_(True)))
+    carry = (state, jnp.int32(0), jnp.bool_(True))
+    if fixed_trip:
+        state, t, _ = jax.lax.fori_loop(
+            0, int(max_sweeps), lambda _, c: jax.lax.cond(cond(c), body, lambda c: c, c), carry
+        )
+    else:
+        state, t, _ = jax.lax.while_loop(cond, body, carry)
     return state.x, state.m, t
 
 
