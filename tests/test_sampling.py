@@ -174,6 +174,7 @@ def test_annealing_schedule_changes_beta_per_step(key):
 
 def test_model_specific_fast_kernels_are_reachable_from_sampling():
     """`sampling.fused_checkerboard` and friends are the `models` kernels themselves."""
-    for name in ("fused_checkerboard", "ising_checkerboard_metropolis", "swendsen_wang", "wolff"):
+    names = ("fused_checkerboard", "ising_checkerboard_metropolis", "multispin_checkerboard")
+    for name in (*names, "sk_metropolis", "swendsen_wang", "wolff"):
         assert getattr(sampling, name) is getattr(models, name)
         assert name in dir(sampling)

@@ -2,8 +2,9 @@
 
 The model-specific fast kernels are reachable from here too, so that every sampler is one
 import away: `sampling.fused_checkerboard` (the fused C++ Ising kernel),
-`sampling.ising_checkerboard_metropolis` (multispin-coded), `sampling.swendsen_wang` and
-`sampling.wolff` (cluster updates). They live in `diffphys.models`, next to the models whose
+`sampling.ising_checkerboard_metropolis` (multispin-coded), `sampling.multispin_checkerboard`
+(an ensemble of samples, one bit each), `sampling.sk_metropolis` (SK / Hopfield local-field
+sweeps, pure JAX or native), `sampling.swendsen_wang` and `sampling.wolff` (cluster updates). They live in `diffphys.models`, next to the models whose
 structure they exploit, and are imported from there on first use.
 """
 
@@ -32,7 +33,14 @@ __all__ = [
     "sweep_sites",
 ]
 
-_FROM_MODELS = ("fused_checkerboard", "ising_checkerboard_metropolis", "swendsen_wang", "wolff")
+_FROM_MODELS = (
+    "fused_checkerboard",
+    "ising_checkerboard_metropolis",
+    "multispin_checkerboard",
+    "sk_metropolis",
+    "swendsen_wang",
+    "wolff",
+)
 
 
 def __getattr__(name):
