@@ -66,6 +66,7 @@ FAMILIES = {
             "diffphys.models._cluster",
             "diffphys.models._ising_fast",
             "diffphys.models._ising_fused",
+            "diffphys.models._ising_multispin",
             "diffphys.theory._ising",
             "diffphys._transfer",
             "diffphys.theory._fisher",
