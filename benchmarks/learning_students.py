@@ -3,7 +3,8 @@
 Phase retrieval (`bench_phase_retrieval`): an ensemble of `batch` spherical students at
 dimension N (alpha = M/N, one instance per student), full-batch Riemannian GD. diffphys: one
 vmapped `training.train` call (optax.sgd + `models.sphere_retraction`, `lax.scan` over
-steps). PyTorch: the same batched loop written with `torch.bmm` and an analytic gradient
+steps), timed twice: sampling each student's instance inside the call, and on instances
+sampled beforehand (as the PyTorch loop gets them). PyTorch: the same batched loop written with `torch.bmm` and an analytic gradient
 (what one would write by hand; no autograd overhead), float32, all threads. Throughput is the
 best of `--repeats` timed runs after compilation/warm-up, methods timed round-robin; "CPU"
 divides by process CPU time instead of wall time. Compile time is reported apart. Memory of a
@@ -49,6 +50,17 @@ def _jax_fn(n, alpha, steps, lr):
     return jax.jit(jax.vmap(one))
 
 
+def _jax_given(steps, lr):
+    """The same loop on instances and starts sampled beforehand (as the PyTorch loop gets)."""
+
+    def one(k, p, x0):
+        opt = optax.chain(optax.sgd(lr), models.sphere_retraction())
+        st, _ = training.train(k, x0, models.phase_retrieval_grad(p), opt, steps, every=steps)
+        return p.overlap(st.params)
+
+    return jax.jit(jax.vmap(one))
+
+
 def _torch_loop(a, y, x, steps, lr, alpha):
     import torch
 
@@ -80,6 +92,16 @@ def bench_phase_retrieval(
     def run_jax():
         jax.block_until_ready(compiled(keys))
 
+    kp, kx = jax.random.split(jax.random.key(1))
+    problems = jax.jit(jax.vmap(lambda k: models.PhaseRetrieval.sample(k, n=n, alpha=alpha)))(
+        jax.random.split(kp, batch)
+    )
+    starts = jax.vmap(lambda k: models.random_student(k, n))(jax.random.split(kx, batch))
+    given = _jax_given(steps, lr).lower(keys, problems, starts).compile()
+
+    def run_given():
+        jax.block_until_ready(given(keys, problems, starts))
+
     m = int(round(alpha * n))
     g = torch.Generator().manual_seed(0)
     a = torch.randn(batch, m, n, generator=g)
@@ -94,12 +116,15 @@ def bench_phase_retrieval(
 
     # check both implement the same update: one step from the same point
     run_jax()
+    run_given()
     run_torch()
-    w_j, c_j, w_t, c_t = np.inf, np.inf, np.inf, np.inf
+    w_j, c_j, w_t, c_t, w_g, c_g = (np.inf,) * 6
     for _ in range(repeats):
         wj, cj = _timed(run_jax, 1)
+        wg, cg = _timed(run_given, 1)
         wt, ct = _timed(run_torch, 1)
         w_j, c_j, w_t, c_t = min(w_j, wj), min(c_j, cj), min(w_t, wt), min(c_t, ct)
+        w_g, c_g = min(w_g, wg), min(c_g, cg)
     work = batch * steps
     mem = _jax_fn(n, alpha, steps, lr).lower(jax.random.split(jax.random.key(0), mem_batch))
     ma = mem.compile().memory_analysis()
@@ -111,6 +136,8 @@ def bench_phase_retrieval(
     res = {
         "diffphys_wall": work / w_j,
         "diffphys_cpu": work / c_j,
+        "given_wall": work / w_g,
+        "given_cpu": work / c_g,
         "torch_wall": work / w_t,
         "torch_cpu": work / c_t,
         "compile_s": t_compile,
@@ -121,6 +148,8 @@ def bench_phase_retrieval(
         "|---|---|---|---|---|",
         f"| diffphys (vmapped train) | {res['diffphys_wall']:.3g} | {res['diffphys_cpu']:.3g} "
         f"| {w_t / w_j:.2f} | {c_t / c_j:.2f} |",
+        f"| diffphys (same, instances sampled beforehand) | {res['given_wall']:.3g} "
+        f"| {res['given_cpu']:.3g} | {w_t / w_g:.2f} | {c_t / c_g:.2f} |",
         f"| PyTorch (bmm, analytic grad) | {res['torch_wall']:.3g} | {res['torch_cpu']:.3g} "
         "| 1 | 1 |",
         "",
