@@ -35,6 +35,7 @@
 #define DIFFPHYS_MS_X86 1
 #endif
 
+#include "philox.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -43,29 +44,14 @@ namespace {
 
 constexpr int kBulk = 8;  // random words per site made in bulk (4 Philox blocks)
 
-inline void philox_ms(uint32_t c[4], uint32_t k0, uint32_t k1) {
-  for (int i = 0; i < 10; ++i) {
-    uint64_t p0 = uint64_t(0xD2511F53u) * c[0];
-    uint64_t p1 = uint64_t(0xCD9E8D57u) * c[2];
-    uint32_t n0 = uint32_t(p1 >> 32) ^ c[1] ^ k0;
-    uint32_t n1 = uint32_t(p1);
-    uint32_t n2 = uint32_t(p0 >> 32) ^ c[3] ^ k1;
-    uint32_t n3 = uint32_t(p0);
-    c[0] = n0;
-    c[1] = n1;
-    c[2] = n2;
-    c[3] = n3;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-}
+using diffphys_native::philox;
 
 // blocks first .. first + nblk - 1 of counter (q, 0, t, 2), 16 bytes each, into out
 void bulk_scalar(uint32_t* __restrict out, uint32_t first, int64_t nblk, uint32_t t,
                  uint32_t k0, uint32_t k1) {
   for (int64_t b = 0; b < nblk; ++b) {
     uint32_t c[4] = {uint32_t(first + b), 0u, t, 2u};
-    philox_ms(c, k0, k1);
+    philox(c, k0, k1);
     std::memcpy(out + 4 * b, c, 16);
   }
 }
@@ -132,7 +118,7 @@ inline void bulk(uint32_t* out, uint32_t first, int64_t nblk, uint32_t t, uint32
 
 inline uint64_t extra_word(uint32_t w, int k, uint32_t t, uint32_t k0, uint32_t k1) {
   uint32_t c[4] = {w, uint32_t(k / 2), t, 3u};
-  philox_ms(c, k0, k1);
+  philox(c, k0, k1);
   return k & 1 ? (uint64_t(c[3]) << 32) | c[2] : (uint64_t(c[1]) << 32) | c[0];
 }
 
