@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 from ._errors import DiffphysError, Interrupted
@@ -85,8 +86,12 @@ def cmd_list(args) -> int:
 
     for name in experiments.names():
         exp = experiments.get(name)
-        first = exp.description.splitlines()[0] if exp.description else ""
-        print(f"{name:<26} {first}")
+        # the whole first paragraph of the docstring, wrapped (never cut off)
+        summary = " ".join(exp.description.split("\n\n")[0].split()) if exp.description else ""
+        lines = textwrap.wrap(summary, width=72) or [""]
+        print(f"{name:<26} {lines[0]}")
+        for line in lines[1:]:
+            print(f"{'':<26} {line}")
         if args.verbose:
             if exp.runtime:
                 print(
@@ -203,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     except DiffphysError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `diffphys list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
