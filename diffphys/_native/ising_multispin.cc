@@ -45,6 +45,9 @@ namespace {
 constexpr int kBulk = 8;  // random words per site made in bulk (4 Philox blocks)
 
 using diffphys_native::philox;
+#if defined(__x86_64__) || defined(_M_X64)
+using diffphys_native::philox8;
+#endif
 
 // blocks first .. first + nblk - 1 of counter (q, 0, t, 2), 16 bytes each, into out
 void bulk_scalar(uint32_t* __restrict out, uint32_t first, int64_t nblk, uint32_t t,
@@ -57,18 +60,10 @@ void bulk_scalar(uint32_t* __restrict out, uint32_t first, int64_t nblk, uint32_
 }
 
 #ifdef DIFFPHYS_MS_X86
-__attribute__((target("avx2"))) inline void mulhilo8_ms(__m256i x, __m256i M, __m256i* hi,
-                                                        __m256i* lo) {
-  const __m256i pe = _mm256_mul_epu32(x, M);
-  const __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), M);
-  *hi = _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
-  *lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
-}
 
 __attribute__((target("avx2"))) void bulk_avx2(uint32_t* __restrict out, uint32_t first,
                                                int64_t nblk, uint32_t t, uint32_t k0,
                                                uint32_t k1) {
-  const __m256i M0 = _mm256_set1_epi32(int(0xD2511F53u)), M1 = _mm256_set1_epi32(int(0xCD9E8D57u));
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   alignas(32) uint32_t w[4][8];
   int64_t b0 = 0;
@@ -76,18 +71,7 @@ __attribute__((target("avx2"))) void bulk_avx2(uint32_t* __restrict out, uint32_
     __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32(int(uint32_t(first + b0))), lane);
     __m256i x1 = _mm256_setzero_si256(), x2 = _mm256_set1_epi32(int(t));
     __m256i x3 = _mm256_set1_epi32(2);
-    uint32_t a = k0, b = k1;
-    for (int round = 0; round < 10; ++round) {
-      __m256i h0, l0, h1, l1;
-      mulhilo8_ms(x0, M0, &h0, &l0);
-      mulhilo8_ms(x2, M1, &h1, &l1);
-      x0 = _mm256_xor_si256(_mm256_xor_si256(h1, x1), _mm256_set1_epi32(int(a)));
-      x2 = _mm256_xor_si256(_mm256_xor_si256(h0, x3), _mm256_set1_epi32(int(b)));
-      x1 = l1;
-      x3 = l0;
-      a += 0x9E3779B9u;
-      b += 0xBB67AE85u;
-    }
+    philox8(x0, x1, x2, x3, k0, k1);
     // transpose 4 x 8 -> 8 blocks of 4 words
     const __m256i t0 = _mm256_unpacklo_epi32(x0, x1), t1 = _mm256_unpackhi_epi32(x0, x1);
     const __m256i t2 = _mm256_unpacklo_epi32(x2, x3), t3 = _mm256_unpackhi_epi32(x2, x3);

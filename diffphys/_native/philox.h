@@ -24,3 +24,38 @@ inline void philox(uint32_t c[4], uint32_t k0, uint32_t k1) {
 }
 
 }  // namespace diffphys_native
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+
+namespace diffphys_native {
+
+// 32 x 32 -> 64-bit products of the eight lanes of x with M: high and low halves.
+__attribute__((target("avx2"))) inline void mulhilo8(__m256i x, __m256i M, __m256i* hi,
+                                                     __m256i* lo) {
+  const __m256i pe = _mm256_mul_epu32(x, M);
+  const __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), M);
+  *hi = _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
+  *lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+}
+
+// `philox` on eight counters at once: lane i of (x0, x1, x2, x3) is counter i, in place (the
+// same words as eight calls of the scalar `philox`).
+__attribute__((target("avx2"))) inline void philox8(__m256i& x0, __m256i& x1, __m256i& x2,
+                                                    __m256i& x3, uint32_t k0, uint32_t k1) {
+  const __m256i M0 = _mm256_set1_epi32(int(0xD2511F53u)), M1 = _mm256_set1_epi32(int(0xCD9E8D57u));
+  for (int round = 0; round < 10; ++round) {
+    __m256i h0, l0, h1, l1;
+    mulhilo8(x0, M0, &h0, &l0);
+    mulhilo8(x2, M1, &h1, &l1);
+    x0 = _mm256_xor_si256(_mm256_xor_si256(h1, x1), _mm256_set1_epi32(int(k0)));
+    x2 = _mm256_xor_si256(_mm256_xor_si256(h0, x3), _mm256_set1_epi32(int(k1)));
+    x1 = l1;
+    x3 = l0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+}
+
+}  // namespace diffphys_native
+#endif

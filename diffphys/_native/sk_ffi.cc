@@ -36,6 +36,9 @@ namespace ffi = xla::ffi;
 namespace {
 
 using diffphys_native::philox;
+#if defined(__x86_64__) || defined(_M_X64)
+using diffphys_native::philox8;
+#endif
 
 constexpr uint32_t kStream = 0x534Bu;  // "SK"
 
@@ -50,18 +53,10 @@ void sweep_words_scalar(uint32_t* r, int64_t b0, int64_t n, uint32_t t, uint32_t
 }
 
 #if defined(__x86_64__) || defined(_M_X64)
-__attribute__((target("avx2"))) inline void mulhilo8(__m256i x, __m256i M, __m256i* hi,
-                                                     __m256i* lo) {
-  const __m256i pe = _mm256_mul_epu32(x, M);
-  const __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), M);
-  *hi = _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
-  *lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
-}
 
 // The same words as sweep_words_scalar, 8 Philox blocks per AVX2 register.
 __attribute__((target("avx2"))) void sweep_words_avx2(uint32_t* r, int64_t n, uint32_t t,
                                                       uint32_t k0, uint32_t k1) {
-  const __m256i M0 = _mm256_set1_epi32(int(0xD2511F53u)), M1 = _mm256_set1_epi32(int(0xCD9E8D57u));
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   alignas(32) uint32_t w[4][8];
   int64_t b0 = 0;
@@ -69,18 +64,7 @@ __attribute__((target("avx2"))) void sweep_words_avx2(uint32_t* r, int64_t n, ui
     __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32(int(uint32_t(b0))), lane);
     __m256i x1 = _mm256_set1_epi32(int(t)), x2 = _mm256_setzero_si256();
     __m256i x3 = _mm256_set1_epi32(int(kStream));
-    uint32_t a = k0, b = k1;
-    for (int round = 0; round < 10; ++round) {
-      __m256i h0, l0, h1, l1;
-      mulhilo8(x0, M0, &h0, &l0);
-      mulhilo8(x2, M1, &h1, &l1);
-      x0 = _mm256_xor_si256(_mm256_xor_si256(h1, x1), _mm256_set1_epi32(int(a)));
-      x2 = _mm256_xor_si256(_mm256_xor_si256(h0, x3), _mm256_set1_epi32(int(b)));
-      x1 = l1;
-      x3 = l0;
-      a += 0x9E3779B9u;
-      b += 0xBB67AE85u;
-    }
+    philox8(x0, x1, x2, x3, k0, k1);
     _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), x0);
     _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), x1);
     _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), x2);
