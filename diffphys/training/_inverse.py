@@ -435,14 +435,21 @@ def _finish(kind, data, mask, l1, l2, symmetric, model, tol) -> InverseFit:
     loss, grads = _objective_and_grad(kind, model, data, mask, l1, l2, symmetric)
     gmax = _grad_max(grads, model, l1)
     converged = jnp.isfinite(loss) & (gmax < tol)
+    return InverseFit(_symmetrised(model, data, mask, kind, symmetric), converged, gmax, loss)
+
+
+def _symmetrised(model, data: SpinData, mask, kind, symmetric: bool):
+    """The fitted model as returned: couplings symmetrised and restricted to the graph (the
+    asymmetric Ising PL estimate is (J + J^T)/2; asymmetric Potts PL gauges every row to zero
+    sum before averaging both orders), Potts models in the zero-sum gauge."""
     if symmetric or kind != "pseudolikelihood" or not data.potts:
-        model = _effective(model, mask, True)  # asymmetric Ising PL: (J + J^T)/2
-    else:  # asymmetric Potts PL: gauge every row to zero sum, then average both orders
+        model = _effective(model, mask, True)
+    else:
         model = _effective(model, mask, False).zero_sum_gauge()
         model = _effective(model, mask, True)
     if data.potts:
         model = model.zero_sum_gauge()
-    return InverseFit(model, converged, gmax, loss)
+    return model
 
 
 @eqx.filter_jit
@@ -636,18 +643,14 @@ def _site_model(theta, like, data: SpinData):
 
 @eqx.filter_jit
 def _sitewise_run(grad_fn, n_steps, params, tol):
-    """`fit_pseudolikelihood` with solver='sitewise': `_sitewise_newton`, then the
-    symmetrisation (and gauge) of `_finish`."""
+    """`fit_pseudolikelihood` with solver='sitewise': `_sitewise_newton`, then
+    `_symmetrised` as every fit."""
     kind, data, mask, l1, l2, symmetric = grad_fn.args
     theta, fv, g = _sitewise_newton(data, mask, l2, _site_theta(params, data, mask), n_steps,
                                      tol)
     loss = jnp.sum(fv)
     gmax = jnp.max(jnp.abs(g))
-    model = _site_model(theta, params, data)
-    if data.potts:  # as `_finish`: gauge every row to zero sum, average both orders, gauge
-        model = _effective(model.zero_sum_gauge(), mask, True).zero_sum_gauge()
-    else:
-        model = _effective(model, mask, True)
+    model = _symmetrised(_site_model(theta, params, data), data, mask, kind, symmetric)
     return InverseFit(model, jnp.isfinite(loss) & (gmax < tol), gmax, loss)
 
 
