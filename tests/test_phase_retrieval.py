@@ -183,6 +183,7 @@ def test_phase_retrieval_experiment_contract():
     assert ds["lambda_min"].isel(time=0).values.mean() < 0
     assert ds.attrs["theory_applies"] == 1
     assert ds["lambda_min"].dims == ("hessian_alpha", "run", "time")
+    assert ds["time"].values[0] == 0 and ds["lambda_min_median"].dims == ("hessian_alpha", "time")
     for name in list(ds.data_vars) + list(ds.coords):
         assert "long_name" in ds[name].attrs and "units" in ds[name].attrs, name
     assert np.all(ds["success"].sel(alpha=0.5).values == 0)
@@ -202,6 +203,8 @@ def test_phase_retrieval_experiment_contract():
         "diverged_fraction",
         "m_bbp",
         "t_bbp",
+        "lambda_min_start_median",
+        "lambda_min_start_theory",
     }
     plt.close(exp.figure(ds))
     with pytest.raises(ConfigError, match="alpha"):
