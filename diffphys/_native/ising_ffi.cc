@@ -9,8 +9,10 @@
 //
 // Random numbers. Philox4x32-10 (Salmon, Moraes, Dror, Shaw, SC'11), keyed by two 32-bit
 // words of the step key, counter (index, colour c, absolute sweep index, stream). Stream 0:
-// 16 random bytes per block of 16 sites of the colour-c plane (site r*m + j is byte r*m + j);
-// stream 1: 64 more bits for site r*m + j.
+// one random byte per site of the colour-c plane (site r*m + j is byte p = r*m + j), made 128
+// at a time by eight Philox blocks: byte p = 128 G + 32 w + 4 i + k is byte k of output word w
+// of block 8 G + i (so the eight-lane generator stores its four output registers as they are,
+// each one byte for 32 consecutive sites); stream 1: 64 more bits for site r*m + j.
 // The stream depends only on (key, sweep index, site), so k + k sweeps == 2k sweeps exactly.
 //
 // Exact lazy acceptance. A site flips iff U < P, U uniform on 64 binary digits, P =
@@ -53,15 +55,15 @@ inline uint64_t extra_bits(int64_t j, uint32_t row, uint32_t t, uint32_t k0, uin
   return (uint64_t(c[0]) << 32) | c[1];
 }
 
-// Random bytes of Philox blocks first .. first + nblk - 1 (stream 0): byte 16 b + 4 w + k of
-// the colour-c plane (site r m + j) is byte k (little endian) of output word w of block b.
-void row_bytes_scalar(uint8_t* __restrict out, int64_t first, int64_t nblk, uint32_t row,
+// Random bytes of the 128-byte groups first .. first + ngrp - 1 (stream 0; header comment).
+void row_bytes_scalar(uint8_t* __restrict out, int64_t first, int64_t ngrp, uint32_t row,
                       uint32_t t, uint32_t k0, uint32_t k1) {
-  for (int64_t b = 0; b < nblk; ++b) {
-    uint32_t c[4] = {uint32_t(first + b), row, t, 0u};
-    philox(c, k0, k1);
-    std::memcpy(out + 16 * b, c, 16);
-  }
+  for (int64_t g = 0; g < ngrp; ++g)
+    for (int i = 0; i < 8; ++i) {
+      uint32_t c[4] = {uint32_t(8 * (first + g) + i), row, t, 0u};
+      philox(c, k0, k1);
+      for (int w = 0; w < 4; ++w) std::memcpy(out + 128 * g + 32 * w + 4 * i, c + w, 4);
+    }
 }
 
 // Uniform couplings: decide every site of a row from its first random byte; ties[j] = 1
@@ -90,26 +92,23 @@ int64_t uniform_pass_scalar(int8_t* __restrict s, const int8_t* plus, const int8
 
 #ifdef DIFFPHYS_X86
 
-// The same bytes as row_bytes_scalar, 8 Philox blocks per AVX2 register.
+// The same bytes as row_bytes_scalar: one group per call of the eight-lane generator, its
+// four output registers stored as they are (measured: 1.5 -> ? flips/ns, the transposing
+// byte-by-block layout before cost a scalar load and store per 4 bytes).
 __attribute__((target("avx2"))) void row_bytes_avx2(uint8_t* __restrict out, int64_t first,
-                                                    int64_t nblk, uint32_t row, uint32_t t,
+                                                    int64_t ngrp, uint32_t row, uint32_t t,
                                                     uint32_t k0, uint32_t k1) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  alignas(32) uint32_t w[4][8];
-  for (int64_t b0 = 0; b0 < nblk; b0 += 8) {
-    __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32(int(uint32_t(first + b0))), lane);
-    __m256i x1 = _mm256_set1_epi32(int(row)), x2 = _mm256_set1_epi32(int(t));
-    __m256i x3 = _mm256_setzero_si256();
+  const __m256i x1r = _mm256_set1_epi32(int(row)), x2t = _mm256_set1_epi32(int(t));
+  for (int64_t g = 0; g < ngrp; ++g) {
+    __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32(int(uint32_t(8 * (first + g)))), lane);
+    __m256i x1 = x1r, x2 = x2t, x3 = _mm256_setzero_si256();
     philox8(x0, x1, x2, x3, k0, k1);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), x0);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), x1);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), x2);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), x3);
-    const int64_t nb = std::min<int64_t>(8, nblk - b0);
-    for (int i = 0; i < nb; ++i) {
-      const uint32_t blk[4] = {w[0][i], w[1][i], w[2][i], w[3][i]};
-      std::memcpy(out + 16 * (b0 + i), blk, 16);
-    }
+    __m256i* o = reinterpret_cast<__m256i*>(out + 128 * g);
+    _mm256_storeu_si256(o, x0);
+    _mm256_storeu_si256(o + 1, x1);
+    _mm256_storeu_si256(o + 2, x2);
+    _mm256_storeu_si256(o + 3, x3);
   }
 }
 
@@ -118,13 +117,11 @@ __attribute__((target("avx2"))) int64_t uniform_pass_avx2(
     int8_t* __restrict s, const int8_t* plus, const int8_t* minus, const int8_t* const* rows,
     const uint8_t* rnd, uint32_t* ties, int64_t m, const uint8_t* top, const uint8_t* always,
     int* any_tie) {
-  alignas(16) uint8_t tt[16] = {0}, ta[16] = {0};
-  for (int v = 0; v < 2 * (2 * D + 1); ++v) {
-    tt[v] = top[v];
-    ta[v] = always[v] ? 0xFF : 0;
-  }
-  const __m256i T = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<__m128i*>(tt)));
-  const __m256i A = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<__m128i*>(ta)));
+  // top and always are 16-byte tables (`Uniform`), always[v] = 0 or 1: -always is the mask
+  const __m256i T = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(top)));
+  const __m256i A = _mm256_sub_epi8(
+      _mm256_setzero_si256(),
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(always))));
   const __m256i off = _mm256_set1_epi8(2 * D), up = _mm256_set1_epi8(2 * D + 1);
   const __m256i low7 = _mm256_set1_epi8(0x7F), zero = _mm256_setzero_si256();
 #define ld(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
@@ -159,12 +156,12 @@ const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
 const bool kHaveAvx2 = false;
 #endif
 
-inline void row_bytes(uint8_t* out, int64_t first, int64_t nblk, uint32_t row, uint32_t t,
+inline void row_bytes(uint8_t* out, int64_t first, int64_t ngrp, uint32_t row, uint32_t t,
                       uint32_t k0, uint32_t k1) {
 #ifdef DIFFPHYS_X86
-  if (kHaveAvx2) return row_bytes_avx2(out, first, nblk, row, t, k0, k1);
+  if (kHaveAvx2) return row_bytes_avx2(out, first, ngrp, row, t, k0, k1);
 #endif
-  row_bytes_scalar(out, first, nblk, row, t, k0, k1);
+  row_bytes_scalar(out, first, ngrp, row, t, k0, k1);
 }
 
 template <int D>
@@ -196,21 +193,24 @@ struct Geometry {
   }
   // rows of the neighbours along the first d-1 axes: (+e_0, -e_0[, +e_1, -e_1])
   void neighbour_rows(int64_t r, int64_t* out) const {
+    auto up = [](int64_t i, int64_t n) { return i + 1 == n ? 0 : i + 1; };
+    auto down = [](int64_t i, int64_t n) { return i == 0 ? n - 1 : i - 1; };
     if (d == 2) {
-      out[0] = (r + 1) % n[0];
-      out[1] = (r + n[0] - 1) % n[0];
+      out[0] = up(r, n[0]);
+      out[1] = down(r, n[0]);
     } else {
-      const int64_t i0 = r / n[1], i1 = r % n[1];
-      out[0] = ((i0 + 1) % n[0]) * n[1] + i1;
-      out[1] = ((i0 + n[0] - 1) % n[0]) * n[1] + i1;
-      out[2] = i0 * n[1] + (i1 + 1) % n[1];
-      out[3] = i0 * n[1] + (i1 + n[1] - 1) % n[1];
+      const int64_t i0 = r / n[1], i1 = r - i0 * n[1];
+      out[0] = up(i0, n[0]) * n[1] + i1;
+      out[1] = down(i0, n[0]) * n[1] + i1;
+      out[2] = i0 * n[1] + up(i1, n[1]);
+      out[3] = i0 * n[1] + down(i1, n[1]);
     }
   }
 };
 
 struct Uniform {  // acceptance table indexed by (s > 0) * (2d + 1) + (sum + 2d) / 2
-  uint8_t top[14], always[14];
+  alignas(16) uint8_t top[16];
+  alignas(16) uint8_t always[16];
   uint64_t P[14];
   double J, h;
 };
@@ -259,7 +259,7 @@ struct Scratch {
   std::vector<int8_t> ext;
   std::vector<uint32_t> ties;  // one bit per site
   explicit Scratch(int64_t m, int64_t chunk)
-      : rnd(16 * (chunk * m / 16 + 2)), ext(m + 2), ties(m / 32 + 1) {}
+      : rnd(128 * (chunk * m / 128 + 3)), ext(m + 2), ties(m / 32 + 1) {}
 };
 
 // One colour update of one row; returns the number of flips.
@@ -336,19 +336,21 @@ int64_t update_row(int8_t* S, const Geometry& g, int c, int64_t r, uint32_t t, u
 template <int D, bool UNI>
 int64_t update_rows(int8_t* S, const Geometry& g, int c, int64_t ra, int64_t rb, uint32_t t,
                     uint32_t k0, uint32_t k1, const Uniform& U, const Bonds& B, Scratch& w) {
-  const int64_t first = ra * g.m / 16, last = (rb * g.m + 15) / 16;
+  const int64_t first = ra * g.m / 128, last = (rb * g.m + 127) / 128;
   row_bytes(w.rnd.data(), first, last - first, uint32_t(c), t, k0, k1);
   int64_t flips = 0;
   for (int64_t r = ra; r < rb; ++r)
     flips += update_row<D, UNI>(S, g, c, r, t, k0, k1, U, B, w,
-                                w.rnd.data() + (r * g.m - 16 * first));
+                                w.rnd.data() + (r * g.m - 128 * first));
   return flips;
 }
 
-// E = -sum_bonds J s s' - sum h s: every bond has exactly one colour-0 end.
+// E = -sum_bonds J s s' - sum h s: every bond has exactly one colour-0 end. `ext` (m + 2
+// bytes) takes the colour-1 row with its periodic wrap, so the loops have no index
+// arithmetic and vectorise (with `%` per site this pass cost as much as ~5 sweeps).
 template <int D, bool UNI>
 double row_energy(const int8_t* S, const Geometry& g, int64_t r, const Uniform& U,
-                  const Bonds& B) {
+                  const Bonds& B, int8_t* ext) {
   const int64_t R = g.R, m = g.m;
   int64_t nr[4] = {0, 0, 0, 0};
   g.neighbour_rows(r, nr);
@@ -367,18 +369,27 @@ double row_energy(const int8_t* S, const Geometry& g, int64_t r, const Uniform& 
   }
   const int8_t* s = S + r * m;  // colour 0
   const int8_t* o = S + (R + r) * m;
-  const int64_t plane = R * m;
-  for (int64_t j = 0; j < m; ++j) {
-    const int8_t p = off ? o[(j + 1) % m] : o[j];
-    const int8_t q = off ? o[j] : o[(j + m - 1) % m];
-    if constexpr (UNI) {
-      int sum = p + q;
-      for (int a = 0; a < 2 * D - 2; ++a) sum += S[(R + nr[a]) * m + j];
-      e -= U.J * double(s[j] * sum);
-    } else {
-      const float* J = B.J + r * m + j;
-      double f = double(J[(2 * D - 2) * plane]) * p + double(J[(2 * D - 1) * plane]) * q;
-      for (int a = 0; a < 2 * D - 2; ++a) f += double(J[a * plane]) * S[(R + nr[a]) * m + j];
+  ext[0] = o[m - 1];
+  std::memcpy(ext + 1, o, m);
+  ext[m + 1] = o[0];
+  const int8_t* p = off ? ext + 2 : ext + 1;  // the neighbour at column + 1
+  const int8_t* q = off ? ext + 1 : ext;      // the neighbour at column - 1
+  const int8_t* rows[2 * D - 2];
+  for (int a = 0; a < 2 * D - 2; ++a) rows[a] = S + (R + nr[a]) * m;
+  if constexpr (UNI) {
+    int64_t acc = 0;
+    for (int64_t j = 0; j < m; ++j) {
+      int sum = p[j] + q[j];
+      for (int a = 0; a < 2 * D - 2; ++a) sum += rows[a][j];
+      acc += s[j] * sum;
+    }
+    e -= U.J * double(acc);
+  } else {
+    const int64_t plane = R * m;
+    const float* J = B.J + r * m;
+    for (int64_t j = 0; j < m; ++j) {
+      double f = double(J[(2 * D - 2) * plane + j]) * p[j] + double(J[(2 * D - 1) * plane + j]) * q[j];
+      for (int a = 0; a < 2 * D - 2; ++a) f += double(J[a * plane + j]) * rows[a][j];
       e -= double(s[j]) * f;
     }
   }
@@ -424,10 +435,10 @@ void run_all(int8_t* out, const Geometry& g, const Batch& batch, const std::vect
   const int64_t N = 2 * g.R * g.m;
   const int64_t chunk = std::max<int64_t>(1, 8192 / g.m), nchunk = (g.R + chunk - 1) / chunk;
   const bool per_lattice = batch.size >= threads || N < (1 << 15);
-  auto energy = [&](int64_t b) {
+  auto energy = [&](int64_t b, Scratch& w) {
     double e = 0;
     for (int64_t r = 0; r < g.R; ++r)
-      e += row_energy<D, UNI>(out + so[b], g, r, uni[b], bonds[b]);
+      e += row_energy<D, UNI>(out + so[b], g, r, uni[b], bonds[b], w.ext.data());
     return e;
   };
   if (per_lattice) {
@@ -443,7 +454,7 @@ void run_all(int8_t* out, const Geometry& g, const Batch& batch, const std::vect
             flips += update_rows<D, UNI>(S, g, c, q * chunk, std::min(g.R, (q + 1) * chunk),
                                          uint32_t(t + i), k0, k1, uni[b], bonds[b], w);
       stats[2 * b] = float(double(flips) / double(N) / double(sweeps));
-      stats[2 * b + 1] = float(energy(b));
+      stats[2 * b + 1] = float(energy(b, w));
     }
     return;
   }
@@ -463,7 +474,8 @@ void run_all(int8_t* out, const Geometry& g, const Batch& batch, const std::vect
                                          uint32_t(t + i), k0, k1, uni[b], bonds[b], w);
         }
 #pragma omp for schedule(static)
-      for (int64_t r = 0; r < g.R; ++r) e += row_energy<D, UNI>(S, g, r, uni[b], bonds[b]);
+      for (int64_t r = 0; r < g.R; ++r)
+        e += row_energy<D, UNI>(S, g, r, uni[b], bonds[b], w.ext.data());
     }
     stats[2 * b] = float(double(flips) / double(N) / double(sweeps));
     stats[2 * b + 1] = float(e);
