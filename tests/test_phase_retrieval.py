@@ -184,6 +184,7 @@ def test_phase_retrieval_experiment_contract():
     assert ds.attrs["theory_applies"] == 1
     assert ds["lambda_min"].dims == ("hessian_alpha", "run", "time")
     assert ds["time"].values[0] == 0 and ds["lambda_min_median"].dims == ("hessian_alpha", "time")
+    assert np.all(np.isfinite(ds["lambda_min_given_projections"].values))
     for name in list(ds.data_vars) + list(ds.coords):
         assert "long_name" in ds[name].attrs and "units" in ds[name].attrs, name
     assert np.all(ds["success"].sel(alpha=0.5).values == 0)
@@ -205,6 +206,7 @@ def test_phase_retrieval_experiment_contract():
         "t_bbp",
         "lambda_min_start_median",
         "lambda_min_start_theory",
+        "lambda_min_gap_given_projections",
     }
     plt.close(exp.figure(ds))
     with pytest.raises(ConfigError, match="alpha"):

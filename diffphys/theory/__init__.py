@@ -93,11 +93,13 @@ from ._kde import (
 )
 from ._ntk import kernel_regression, linearised_gd, ntk_infinite_width
 from ._phase_retrieval import (
+    PhaseRetrievalConditional,
     PhaseRetrievalOutlier,
     phase_retrieval_hessian_bbp,
     phase_retrieval_hessian_cdf,
     phase_retrieval_hessian_density,
     phase_retrieval_hessian_edges,
+    phase_retrieval_hessian_given_projections,
     phase_retrieval_hessian_outlier,
     phase_retrieval_hessian_stieltjes,
     phase_retrieval_lagrange,
@@ -158,6 +160,7 @@ __all__ = [
     "FisherGeometry",
     "NonreciprocalDMFTSolution",
     "NonreciprocalDynamics",
+    "PhaseRetrievalConditional",
     "PhaseRetrievalOutlier",
     "RNNCovarianceSpectrum",
     "RNNDMFTSolution",
@@ -216,6 +219,7 @@ __all__ = [
     "phase_retrieval_hessian_cdf",
     "phase_retrieval_hessian_density",
     "phase_retrieval_hessian_edges",
+    "phase_retrieval_hessian_given_projections",
     "phase_retrieval_hessian_outlier",
     "phase_retrieval_hessian_stieltjes",
     "phase_retrieval_lagrange",
