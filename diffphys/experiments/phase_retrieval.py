@@ -425,16 +425,23 @@ def _figure(ds):
             ax[1].axvline(float(ds["t_bbp"].sel(hessian_alpha=a)), color=line.get_color(), lw=0.5)
         ax[2].plot(
             t,
-            ds["eigvec_overlap"].sel(hessian_alpha=a).mean("run"),
-            label=f"alpha={a:g}: |v_min.x*|",
+            ds["eigvec_overlap"].sel(hessian_alpha=a).median("run"),
+            label=f"alpha={a:g}: |v_min.x*| (median)",
         )
         ax[2].plot(t, ds["m_traj"].sel(hessian_alpha=a).mean("run"), "--", label=f"alpha={a:g}: m")
         ax[2].plot(
             t,
             ds["eigvec_overlap_theory"].sel(hessian_alpha=a),
             ":",
-            label=f"alpha={a:g}: theory |v.x*|",
+            label=f"alpha={a:g}: annealed theory |v.x*|",
         )
+        if "eigvec_overlap_given_projections" in ds:
+            ax[2].plot(
+                t,
+                ds["eigvec_overlap_given_projections"].sel(hessian_alpha=a).median("run"),
+                "-.",
+                label=f"alpha={a:g}: |v.x*| given the projections",
+            )
     for a in (ax[1], ax[2]):
         a.set_xscale("symlog", linthresh=1)  # step 0 (the start) is recorded
         a.set_xlabel("GD step")
