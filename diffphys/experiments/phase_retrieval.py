@@ -43,8 +43,8 @@ sensing vectors, exact at t = 0), and m_bbp(alpha, N), the overlap at which the 
 meets the bulk edge, with t_bbp the first time the mean |m(t)| reaches it. lambda_min is
 heavy-tailed at finite N (its lowest values are single-sample spikes), so the runs are
 summarised by their median and quartiles, the statistic the theory's median edge predicts;
-step 0 (the start) is recorded. Measured (dense eigh, N = 128, alpha = 4, 64 samples; `tests/
-test_phase_retrieval_theory.py`): at the start the median lambda_min is -3.93 against the
+step 0 (the start) is recorded. Measured (dense eigh, N = 128, alpha = 4, 64 samples;
+`tests/test_phase_retrieval_theory.py`): at the start the median lambda_min is -3.93 against the
 predicted min(outlier, edge) = min(-3.98, -3.57); after GD time lr x steps = 0.05 (one step at
 lr = 0.05, or four at 0.0125: the same, a continuous-time effect) it has risen to -3.45 while
 m has not moved. The annealed theory misses this: GD correlates x with every sensing vector
@@ -232,7 +232,8 @@ def _trajectory(ctx: RunContext, alpha: float, cfg: dict):
         lam, ov_vec = jax.lax.map(hess_mode, xs, batch_size=chunk)
         m = jax.vmap(p.overlap)(xs)
         # the projections of every recorded state, for the theory given the projections
-        proj = jnp.stack([xs @ p.a.T, jnp.broadcast_to(p.a @ p.x_star, (xs.shape[0], p.a.shape[0]))])
+        z_star = jnp.broadcast_to(p.a @ p.x_star, (xs.shape[0], p.a.shape[0]))
+        proj = jnp.stack([xs @ p.a.T, z_star])
         signed_m = xs @ p.x_star / n
         return {
             "lambda_min": lam,
