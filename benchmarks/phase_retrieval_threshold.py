@@ -67,17 +67,36 @@ def tables(ds):
         lines.append(f"| {n} | {int(ds['n_runs'].sel(N=n))} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "| N | alpha_1/2 | bootstrap error | max design effect | max abs(P(T/2) - P(T)) |",
+        "| N | alpha_1/2 | bootstrap error | max design effect | max abs(P(first check) - P(T)) "
+        "| max abs(P(last check before T) - P(T)) |",
     ]
-    lines.append("|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|")
     for n in ds["N"].values:
         d = ds.sel(N=n)
-        chk = d["success_at_check"].values
+        chk = d["success_at_check"].sel(alpha=d["alpha"]).transpose("alpha", "check").values
         diff = np.nanmax(np.abs(chk[:, 0] - chk[:, -1]))
+        last = np.nanmax(np.abs(chk[:, -2] - chk[:, -1])) if chk.shape[1] > 1 else np.nan
         lines.append(
             f"| {n} | {float(d['alpha_half']):.3f} | {float(d['alpha_half_err']):.3f} | "
-            f"{np.nanmax(d['design_effect'].values):.2f} | {diff:.3f} |"
+            f"{np.nanmax(d['design_effect'].values):.2f} | {diff:.3f} | {last:.3f} |"
         )
+    # the threshold at every check time: how alpha_1/2 and its ln N slope depend on the steps
+    checks = ds["check"].values
+    lines += ["", "| N | " + " | ".join(f"alpha_1/2 at {int(c)} steps" for c in checks) + " |"]
+    lines.append("|" + "---|" * (len(checks) + 1))
+    a_chk = np.full((ds.sizes["N"], len(checks)), np.nan)
+    for i, n in enumerate(ds["N"].values):
+        d = ds.sel(N=n)
+        for j in range(len(checks)):
+            p_j = d["success_at_check"].isel(check=j).transpose("alpha").values
+            a_chk[i, j] = pr._alpha_half(d["alpha"].values, p_j)
+        lines.append(f"| {n} | " + " | ".join(f"{a:.3f}" for a in a_chk[i]) + " |")
+    err = ds["alpha_half_err"].values
+    fits = []
+    for j, c in enumerate(checks):
+        a, b, ea, eb, chi2, dof = pr._fit_log(ds["N"].values, a_chk[:, j], err)
+        fits.append(f"{int(c)} steps: b = {b:.3f} +- {eb:.3f} (a = {a:.2f}, chi2 = {chi2:.1f}/{dof})")
+    lines += ["", "ln N slope at each check (errors of the final threshold reused): " + "; ".join(fits)]
     at = ds.attrs
     lines += [
         "",
