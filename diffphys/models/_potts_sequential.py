@@ -112,8 +112,10 @@ def potts_sequential(
         raise ConfigError(f"rule must be one of {POTTS_RULES}, got {rule!r}.")
     if backend not in POTTS_BACKENDS:
         raise ConfigError(f"backend must be one of {POTTS_BACKENDS}, got {backend!r}.")
-    if isinstance(sweeps_per_step, bool) or int(sweeps_per_step) != sweeps_per_step or (
-        sweeps_per_step < 1
+    if (
+        isinstance(sweeps_per_step, bool)
+        or int(sweeps_per_step) != sweeps_per_step
+        or (sweeps_per_step < 1)
     ):
         raise ConfigError(f"sweeps_per_step must be a positive integer, got {sweeps_per_step!r}.")
     if int(threads) != threads or threads < 0:
@@ -199,8 +201,7 @@ def potts_sequential(
     def _native_step(key, state: PottsState, model, beta):
         if state.sweep is None:
             raise ConfigError(
-                "this PottsState was not made by the native potts_sequential's init; call its "
-                "init."
+                "this PottsState was not made by the native potts_sequential's init; call its init."
             )
         dtype = state.field.dtype
         name = "diffphys_potts_sweep_f32" if dtype == jnp.float32 else "diffphys_potts_sweep_f64"
