@@ -77,8 +77,9 @@ def potts_sequential(
     $J_{ji}(a, b) = J_{ij}(b, a)$), O(N q); rejections cost O(1) (Metropolis) or O(q) (heat
     bath). The energy is recomputed from the table after each step,
     $E = -\frac12\sum_i [F_i(s_i) + h_i(s_i)]$; the table accumulates rounding of order
-    $\sqrt{\text{changes}}\,\epsilon\,|J|$ (one rounding per update on the native backend,
-    which takes the difference of the two rows in float64); `init` recomputes it.
+    $\sqrt{\text{changes}}\,\epsilon\,|J|$ in the model's dtype (`init` recomputes the
+    table; float64 models under `jax.enable_x64` run in float64 throughout); the native kernel sums the energy and computes
+    the acceptance and heat-bath probabilities in float64.
 
     `backend="native"` runs `sweeps_per_step` sweeps as one C++ XLA FFI call
     (`diffphys/_native/potts_ffi.cc`, compiled by `pip install -e .`), and under `vmap` one
