@@ -157,6 +157,7 @@ FAMILIES = {
         "through samplers. Experiments: `inverse-ising`, `fit-to-observables`.",
         [
             "diffphys.models._potts_pairwise",
+            "diffphys.models._potts_sequential",
             "diffphys.training._inverse",
             "diffphys.training._inverse_data",
             "diffphys.training._boltzmann",

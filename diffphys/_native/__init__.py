@@ -1,4 +1,4 @@
-"""Loader of the optional compiled kernels (`ising_ffi.cc`, `sk_ffi.cc`; `pip install -e .`).
+"""Loader of the optional compiled kernels (`*_ffi.cc`, `ising_multispin.cc`; `pip install -e .`).
 
 The shared library is an ordinary setuptools extension (`setup.py`) loaded with `ctypes`; its
 XLA FFI handlers are registered with `jax.ffi` on first use. Where it was not built (no C++
@@ -20,6 +20,8 @@ _TARGETS = {
     "diffphys_sk_sweep_f32": "DiffphysSkSweepF32",
     "diffphys_sk_sweep_f64": "DiffphysSkSweepF64",
     "diffphys_ising_multispin": "DiffphysIsingMultispin",
+    "diffphys_potts_sweep_f32": "DiffphysPottsSweepF32",
+    "diffphys_potts_sweep_f64": "DiffphysPottsSweepF64",
 }
 
 

@@ -69,6 +69,7 @@ from ._phase_retrieval import (
     sphere_retraction,
 )
 from ._potts_pairwise import PairwisePotts
+from ._potts_sequential import PottsState, potts_sequential
 from ._rbm import RBM, RBMInfo, RBMState, block_gibbs, independent_site_bias, sample_chains
 from ._rnn import (
     LyapunovResult,
@@ -149,6 +150,7 @@ __all__ = [
     "PhaseRetrieval",
     "PairwisePotts",
     "Potts",
+    "PottsState",
     "RBMInfo",
     "RBMState",
     "RNNInfo",
@@ -191,6 +193,7 @@ __all__ = [
     "overlap_metropolis",
     "phase_retrieval_descent",
     "phase_retrieval_grad",
+    "potts_sequential",
     "probability_flow",
     "random_bond_couplings",
     "random_patterns",
