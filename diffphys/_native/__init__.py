@@ -20,6 +20,7 @@ _TARGETS = {
     "diffphys_sk_sweep_f32": "DiffphysSkSweepF32",
     "diffphys_sk_sweep_f64": "DiffphysSkSweepF64",
     "diffphys_ising_multispin": "DiffphysIsingMultispin",
+    "diffphys_wolff_ising": "DiffphysWolffIsing",
 }
 
 
