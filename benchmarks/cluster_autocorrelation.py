@@ -2,20 +2,28 @@
 
 At T_c of the 2D Ising model (L = 64) and of the 2D q = 3 Potts model, in one process:
 
-- `metropolis`: checkerboard Metropolis (Ising: the bit-packed
-  `diffphys.models.ising_checkerboard_metropolis` with an `rbg` key, the fastest local kernel;
-  Potts: the generic `diffphys.sampling.checkerboard`);
+- `metropolis fused xN`: the fused checkerboard Metropolis kernel
+  `diffphys.models.fused_checkerboard(backend="native", threads=1, sweeps_per_step=N)` (C++
+  XLA FFI), the fastest local kernel of the package (Ising only); N = 1 and N = 10 (fewer
+  kernel calls and records per sweep; tau is then in units of N sweeps);
+- `metropolis bit-packed`: `diffphys.models.ising_checkerboard_metropolis` with an `rbg` key
+  (the baseline of the earlier sections of `results/cluster.md`; off by default, long compile);
+  Potts: `metropolis` is the generic `diffphys.sampling.checkerboard`;
 - `sw`: `diffphys.models.swendsen_wang`;
-- `wolff`: `diffphys.models.wolff` (one cluster per step).
+- `wolff`: `diffphys.models.wolff` (pure JAX, one cluster per step);
+- `wolff native xK`: `diffphys.models.wolff(backend="native", steps_per_call=K, threads=1)`
+  (C++ XLA FFI, K clusters per step; Ising only).
 
 Each chain starts ordered, runs `burn` steps, then records the order parameter (|m| for Ising,
 the Potts order parameter) every step. tau_int is `observables.integrated_autocorr_time`
 (Sokal window, c = 5) of the recorded series, in steps, averaged over `--chains` independent
 chains run together (vmap). Cost per step is process CPU time (and wall time) of an already
 compiled run divided by the steps; "tau x CPU" = tau_int x CPU seconds per step is the CPU
-time per independent sample, the figure of merit. Compile time is reported apart. Run:
+time per independent sample, the figure of merit; the gain per CPU of a row is the
+smallest tau x CPU among the local (Metropolis) rows of its model divided by its own. Compile
+time is reported apart. Run:
 
-    python benchmarks/cluster_autocorrelation.py [--L 64] [--chains 4]
+    python benchmarks/cluster_autocorrelation.py [--L 64] [--chains 4] [--methods ...]
 """
 
 from __future__ import annotations
@@ -78,7 +86,15 @@ def main():
     p.add_argument("--potts-metropolis-steps", type=int, default=40_000)
     p.add_argument("--sw-steps", type=int, default=4_000)
     p.add_argument("--wolff-steps", type=int, default=8_000)
+    p.add_argument("--fused-steps", type=int, default=100_000)
+    p.add_argument("--native-wolff-steps", type=int, default=20_000)
     p.add_argument("--skip-potts", action="store_true")
+    p.add_argument(
+        "--methods",
+        default="metropolis fused x1,metropolis fused x10,sw,wolff,wolff native x1,"
+        "wolff native x4",
+        help="comma-separated Ising rows (add 'metropolis bit-packed' for the old baseline)",
+    )
     a = p.parse_args()
     L = a.L
     key = jax.random.key(0, impl="rbg")
@@ -90,19 +106,25 @@ def main():
     def absm(x):
         return jnp.abs(jnp.mean(x.astype(jnp.float32)))
 
-    runs = [
-        (
-            "Ising",
-            "metropolis",
-            models.ising_checkerboard_metropolis(),
-            ising,
-            absm,
-            a.metropolis_steps,
-            beta,
-        ),
-        ("Ising", "sw", models.swendsen_wang(), ising, absm, a.sw_steps, beta),
-        ("Ising", "wolff", models.wolff(), ising, absm, a.wolff_steps, beta),
-    ]
+    def fused(n):
+        return models.fused_checkerboard(backend="native", threads=1, sweeps_per_step=n)
+
+    def wolff_native(k):
+        return models.wolff(backend="native", threads=1, steps_per_call=k)
+
+    ising_rows = {
+        "metropolis fused x1": (lambda: fused(1), a.fused_steps),
+        "metropolis fused x10": (lambda: fused(10), a.fused_steps // 10),
+        "metropolis bit-packed": (models.ising_checkerboard_metropolis, a.metropolis_steps),
+        "sw": (models.swendsen_wang, a.sw_steps),
+        "wolff": (models.wolff, a.wolff_steps),
+        "wolff native x1": (lambda: wolff_native(1), a.native_wolff_steps),
+        "wolff native x4": (lambda: wolff_native(4), a.native_wolff_steps // 4),
+    }
+    runs = []
+    for name in a.methods.split(","):
+        make, n = ising_rows[name.strip()]
+        runs.append(("Ising", name.strip(), make(), ising, absm, n, beta))
     if not a.skip_potts:
         potts = models.Potts((L, L), q=3)
         bp = 1.0 / potts.critical_temperature
@@ -143,19 +165,22 @@ def main():
     print()
     print(
         "| model | method | steps | tau_int (steps) | CPU ms/step | wall ms/step | "
-        "tau x CPU (ms) | gain per CPU vs metropolis | gain per step | compile s |"
+        "tau x CPU (ms) | gain per CPU vs best metropolis | compile s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        ref = next(x for x in rows if x["model"] == r["model"] and x["method"] == "metropolis")
+        local = [
+            x["tau"] * x["cpu_per_step"]
+            for x in rows
+            if x["model"] == r["model"] and x["method"].startswith("metropolis")
+        ]
         cost = r["tau"] * r["cpu_per_step"]
-        gain_cpu = ref["tau"] * ref["cpu_per_step"] / cost
-        gain_step = ref["tau"] / r["tau"]
+        gain_cpu = f"{min(local) / cost:.1f}" if local else "-"
         print(
             f"| {r['model']} | {r['method']} | {r['n_steps']} | {r['tau']:.2f} ± "
-            f"{r['tau_err']:.2f} | {1e3 * r['cpu_per_step']:.3f} | "
-            f"{1e3 * r['wall_per_step']:.3f} | {1e3 * cost:.3f} | {gain_cpu:.1f} | "
-            f"{gain_step:.1f} | {r['compile_s']:.1f} |"
+            f"{r['tau_err']:.2f} | {1e3 * r['cpu_per_step']:.4f} | "
+            f"{1e3 * r['wall_per_step']:.4f} | {1e3 * cost:.4f} | {gain_cpu} | "
+            f"{r['compile_s']:.1f} |"
         )
 
 

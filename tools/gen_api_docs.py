@@ -64,6 +64,7 @@ FAMILIES = {
         [
             "diffphys.models._lattice",
             "diffphys.models._cluster",
+            "diffphys.models._cluster_native",
             "diffphys.models._ising_fast",
             "diffphys.models._ising_fused",
             "diffphys.models._ising_multispin",

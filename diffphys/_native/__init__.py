@@ -22,6 +22,7 @@ _TARGETS = {
     "diffphys_ising_multispin": "DiffphysIsingMultispin",
     "diffphys_potts_sweep_f32": "DiffphysPottsSweepF32",
     "diffphys_potts_sweep_f64": "DiffphysPottsSweepF64",
+    "diffphys_wolff_ising": "DiffphysWolffIsing",
 }
 
 

@@ -1,7 +1,14 @@
 """The physics: energies, local fields and model-specific moves, one module per family."""
 
 from ._base import AbstractDiscreteModel, AbstractIsingModel, AbstractLatticeModel, AbstractModel
-from ._cluster import ClusterInfo, active_bonds, connected_components, swendsen_wang, wolff
+from ._cluster import (
+    ClusterInfo,
+    WolffState,
+    active_bonds,
+    connected_components,
+    swendsen_wang,
+    wolff,
+)
 from ._diffusion import (
     EmpiricalScore,
     GaussianMixtureScore,
@@ -212,5 +219,6 @@ __all__ = [
     "swendsen_wang",
     "time_embedding",
     "wolff",
+    "WolffState",
     "zero_temperature",
 ]

@@ -44,9 +44,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Bool
 
+from .. import _native
 from .._errors import ConfigError, check_positive
 from .._types import Array, Float, Int, RealScalar, Spins
 from ..sampling import DiscreteState, SamplingAlgorithm
+from . import _cluster_native
+from ._cluster_native import WolffState
 from ._lattice import Ising, Potts
 
 
@@ -250,21 +253,107 @@ def swendsen_wang(beta: RealScalar = 1.0, *, max_rounds: int | None = None) -> S
     return _make("sw", beta, max_rounds)
 
 
-def wolff(beta: RealScalar = 1.0, *, max_rounds: int | None = None) -> SamplingAlgorithm:
+def wolff(
+    beta: RealScalar = 1.0,
+    *,
+    max_rounds: int | None = None,
+    backend: str = "jax",
+    steps_per_call: int = 1,
+    threads: int = 0,
+) -> SamplingAlgorithm:
     r"""Wolff single-cluster update of an `Ising` or `Potts` lattice model (zero field).
 
-    One step draws the Fortuin–Kasteleyn bonds as `swendsen_wang` does, picks a uniformly
+    One update draws the Fortuin–Kasteleyn bonds as `swendsen_wang` does, picks a uniformly
     random seed site, and flips its cluster (Ising) or recolours it to a uniformly chosen
-    different colour (Potts) (Wolff, PRL 62, 361 (1989)). The cluster is grown on the device
-    by the same connected-component search as `swendsen_wang` (every component is labelled,
-    so a step costs O(N) whatever the cluster size); `info.flipped_fraction` is the cluster
-    size over N, the usual conversion of Wolff steps to sweeps.
+    different colour (Potts) (Wolff, PRL 62, 361 (1989)); bonds join aligned neighbours with
+    probability $p = 1 - e^{-2\beta |J|}$ (Ising). `info.flipped_fraction` is the cluster
+    size over N (averaged over the updates of a step), the usual conversion of Wolff updates
+    to sweeps.
 
-    **Arguments:** as `swendsen_wang`.
+    - `backend="jax"` (default): the cluster is found on the device by the same
+      connected-component search as `swendsen_wang` (every component is labelled, so an
+      update costs O(N) whatever the cluster size); any dimension, per-bond couplings of any
+      sign (Ising), Potts. `init` returns a `sampling.DiscreteState`.
+    - `backend="native"`: a C++ kernel through `jax.ffi` (`diffphys/_native/cluster_ffi.cc`,
+      module `_cluster_native`) that grows the cluster with a stack, O(cluster size) per
+      update, for the 2D/3D `Ising` ferromagnet with one coupling $J > 0$ and $h = 0$; OpenMP
+      over the chains of a vmapped ensemble. `init` returns a `WolffState` (with `.x` and
+      `.energy`); its counter-based random stream makes `k` + `k` updates with one key equal
+      `2k` updates.
+    - `backend="auto"`: native where the library is built and `init`'s model is supported,
+      else jax.
 
-    **Returns:** as `swendsen_wang`.
+    **Arguments:**
+
+    - `beta`: default inverse temperature; `step(..., beta=b)` overrides it per step.
+    - `max_rounds`: jax backend: as `swendsen_wang`. Not used by the native kernel.
+    - `backend`: `"jax"`, `"native"` or `"auto"` (above).
+    - `steps_per_call`: Wolff updates per `step` (native: one kernel call; jax: a
+      `fori_loop` with the keys `fold_in(key, i)`, the single-update chain when 1).
+    - `threads`: OpenMP threads of the native kernel over a vmapped batch (0: all).
+
+    **Returns:** a `SamplingAlgorithm`: `init(x, model)`,
+    `step(key, state, model, beta=...) -> (state, ClusterInfo)` (native: `rounds` 0 and
+    `converged` True).
     """
-    return _make("wolff", beta, max_rounds)
+    if backend not in ("auto", "native", "jax"):
+        raise ConfigError(f"backend must be 'auto', 'native' or 'jax', got {backend!r}.")
+    if int(steps_per_call) != steps_per_call or steps_per_call < 1:
+        raise ConfigError(f"steps_per_call must be a positive integer, got {steps_per_call!r}.")
+    if int(threads) != threads or threads < 0:
+        raise ConfigError(f"threads must be a non-negative integer, got {threads!r}.")
+    if backend == "native":
+        if max_rounds is not None:
+            raise ConfigError(
+                "max_rounds belongs to the jax backend's label propagation; the native Wolff "
+                "kernel grows one cluster with a stack. Drop max_rounds or use backend='jax'."
+            )
+        _cluster_native.check_native(int(steps_per_call))
+    k = int(steps_per_call)
+    base = _make("wolff", beta, max_rounds)
+
+    def init(x, model):
+        use_native = backend == "native" or (
+            backend == "auto"
+            and _native.available()
+            and _cluster_native.unsupported(model) is None
+        )
+        if use_native:
+            _cluster_native.check_native(k, model.lattice)
+            return _cluster_native.init(x, model)
+        return base.init(x, model)
+
+    def step(key, state, model, beta=beta):
+        if isinstance(state, _cluster_native.WolffState):
+            new, frac, energy = _cluster_native.step(key, state, model, beta, k, threads)
+            return new, ClusterInfo(frac, energy, jnp.int32(0), jnp.bool_(True))
+        if k == 1:
+            return base.step(key, state, model, beta=beta)
+
+        def body(i, carry):
+            st, frac, rounds, ok = carry
+            st, info = base.step(jax.random.fold_in(key, i), st, model, beta=beta)
+            return (
+                st,
+                frac + info.flipped_fraction,
+                rounds + info.rounds,
+                ok & info.converged,
+            )
+
+        zero = jnp.zeros((), state.energy.dtype)
+        st, frac, rounds, ok = jax.lax.fori_loop(
+            0, k, body, (state, zero, jnp.int32(0), jnp.bool_(True))
+        )
+        return st, ClusterInfo(frac / k, st.energy, rounds, ok)
+
+    return SamplingAlgorithm(init, step)
 
 
-__all__ = ["ClusterInfo", "active_bonds", "connected_components", "swendsen_wang", "wolff"]
+__all__ = [
+    "ClusterInfo",
+    "WolffState",
+    "active_bonds",
+    "connected_components",
+    "swendsen_wang",
+    "wolff",
+]

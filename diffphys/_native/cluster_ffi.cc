@@ -1,0 +1,341 @@
+// Wolff single-cluster updates of the periodic 2D/3D Ising ferromagnet with one coupling J > 0
+// and zero field, as an XLA FFI custom call (diffphys.models.wolff, backend="native").
+//
+// One call does `steps` Wolff updates of every chain of a batch (Wolff, PRL 62, 361 (1989)):
+// pick a uniform seed site, grow its cluster depth first with an explicit stack, adding each
+// neighbour that is aligned with the seed's original spin and not yet in the cluster with
+// probability p = 1 - exp(-2 beta J) per bond examined, then the cluster is flipped (sites are
+// flipped as they join, which also marks them). A neighbour reached over two bonds (linear
+// size 2, where +e_a and -e_a coincide) gets two independent tries, as the two bonds of
+// `models.Ising.energy` require. Chains are independent: OpenMP over the flattened batch.
+//
+// Energy. The state carries the integer bond sum S = sum over bonds of s_x s_y (E = -J S). A
+// flip of cluster C changes S by -2 s0 sum_{x in C, y ~ x, y not in C} s_y (s0 the cluster's
+// spin before the flip): a pass over the cluster list after the growth, with a per-chain
+// stamp array telling members from non-members.
+//
+// Random numbers. Philox4x32-10 (Salmon, Moraes, Dror, Shaw, SC'11) keyed by the two 32-bit
+// words of the step key. Update t (the absolute update index, kept in the state) reads a
+// sequence of 32-bit words: word j is word (j mod 4) of the block with counter
+// (j / 4, t, 0, 0x574F). The seed site is Lemire's exact bounded integer (Lemire, ACM TOMACS
+// 29, 3 (2019)) on the first word(s); then every bond try takes the next word u and succeeds
+// iff (u, u') < P = floor(p 2^64) as a 64-bit number, the second word u' being drawn only
+// when u equals the high half of P (exact lazy comparison; p in double precision, so the bond
+// probability is P / 2^64, within 2^-53 relative of p). The words of update t depend only on
+// (key, t, j), so k + k updates with one key equal 2k updates bit for bit.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
+#include "philox.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+using diffphys_native::philox;
+
+constexpr uint32_t kStream = 0x574Fu;  // "WO"
+
+// The 32-bit words of one update, in order: word j is word (j mod 4) of the Philox block with
+// counter (j / 4, t, 0, kStream); blocks are made eight at a time (AVX2 where available, the
+// same words as the scalar generator).
+struct Words {
+  uint32_t k0, k1, t;
+  uint32_t block = 0;  // next block to make
+  int pos = 32;
+  alignas(32) uint32_t buf[32];
+  Words(uint32_t k0_, uint32_t k1_, uint32_t t_) : k0(k0_), k1(k1_), t(t_) {}
+  void refill();
+  inline uint32_t next() {
+    if (pos == 32) refill();
+    return buf[pos++];
+  }
+  // uniform integer in [0, n), exactly (Lemire's multiply-and-reject, ACM TOMACS 29, 3, 2019)
+  inline uint32_t below(uint32_t n) {
+    uint64_t m = uint64_t(next()) * n;
+    uint32_t low = uint32_t(m);
+    if (low < n) {
+      const uint32_t thresh = (0u - n) % n;
+      while (low < thresh) {
+        m = uint64_t(next()) * n;
+        low = uint32_t(m);
+      }
+    }
+    return uint32_t(m >> 32);
+  }
+  // true with probability P / 2^64, P = hi 2^32 + lo: U = (first word, second word) < P, the
+  // second word drawn only when the first equals hi
+  inline bool bernoulli(uint32_t hi, uint32_t lo) {
+    const uint32_t u = next();
+    if (u != hi) return u < hi;
+    return next() < lo;
+  }
+};
+
+void refill_scalar(Words& w) {
+  for (int b = 0; b < 8; ++b) {
+    uint32_t c[4] = {w.block + uint32_t(b), w.t, 0u, kStream};
+    philox(c, w.k0, w.k1);
+    std::memcpy(w.buf + 4 * b, c, 16);
+  }
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+__attribute__((target("avx2"))) void refill_avx2(Words& w) {
+  using diffphys_native::philox8;
+  __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32(int(w.block)),
+                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256i x1 = _mm256_set1_epi32(int(w.t)), x2 = _mm256_setzero_si256();
+  __m256i x3 = _mm256_set1_epi32(int(kStream));
+  philox8(x0, x1, x2, x3, w.k0, w.k1);
+  // lanes -> blocks: buf[4 b + k] = word k of block b (a 4 x 8 transpose)
+  const __m256i t0 = _mm256_unpacklo_epi32(x0, x1), t1 = _mm256_unpackhi_epi32(x0, x1);
+  const __m256i t2 = _mm256_unpacklo_epi32(x2, x3), t3 = _mm256_unpackhi_epi32(x2, x3);
+  const __m256i b0 = _mm256_unpacklo_epi64(t0, t2), b1 = _mm256_unpackhi_epi64(t0, t2);
+  const __m256i b2 = _mm256_unpacklo_epi64(t1, t3), b3 = _mm256_unpackhi_epi64(t1, t3);
+  // b0 = blocks (0, 4), b1 = (1, 5), b2 = (2, 6), b3 = (3, 7) as 128-bit halves
+  __m256i* out = reinterpret_cast<__m256i*>(w.buf);
+  _mm256_store_si256(out + 0, _mm256_permute2x128_si256(b0, b1, 0x20));
+  _mm256_store_si256(out + 1, _mm256_permute2x128_si256(b2, b3, 0x20));
+  _mm256_store_si256(out + 2, _mm256_permute2x128_si256(b0, b1, 0x31));
+  _mm256_store_si256(out + 3, _mm256_permute2x128_si256(b2, b3, 0x31));
+}
+const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+#endif
+
+void Words::refill() {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (kHaveAvx2)
+    refill_avx2(*this);
+  else
+    refill_scalar(*this);
+#else
+  refill_scalar(*this);
+#endif
+  block += 8;
+  pos = 0;
+}
+
+struct Site {
+  int32_t i;
+  int32_t c[3];
+};
+
+struct Lattice {
+  int d;
+  int32_t n[3];
+  int32_t stride[3];
+  int64_t size;
+  Lattice(int d_, int64_t n0, int64_t n1, int64_t n2) : d(d_) {
+    n[0] = int32_t(n0);
+    n[1] = int32_t(n1);
+    n[2] = d_ == 3 ? int32_t(n2) : 1;
+    stride[d - 1] = 1;
+    for (int a = d - 2; a >= 0; --a) stride[a] = stride[a + 1] * n[a + 1];
+    size = 1;
+    for (int a = 0; a < d; ++a) size *= n[a];
+  }
+  inline Site site(int64_t i) const {
+    Site s;
+    s.i = int32_t(i);
+    int64_t rem = i;
+    for (int a = 0; a < d; ++a) {
+      s.c[a] = int32_t(rem / stride[a]);
+      rem -= int64_t(s.c[a]) * stride[a];
+    }
+    return s;
+  }
+  // the 2d neighbours of x, slots (+e_0, -e_0, +e_1, -e_1, ...), without division
+  inline void neighbours(const Site& x, Site* out) const {
+    for (int a = 0; a < d; ++a) {
+      const int32_t c = x.c[a];
+      const int32_t up = c + 1 == n[a] ? 0 : c + 1, dn = c == 0 ? n[a] - 1 : c - 1;
+      out[2 * a] = x;
+      out[2 * a].c[a] = up;
+      out[2 * a].i = x.i + (up - c) * stride[a];
+      out[2 * a + 1] = x;
+      out[2 * a + 1].c[a] = dn;
+      out[2 * a + 1].i = x.i + (dn - c) * stride[a];
+    }
+  }
+};
+
+// `steps` Wolff updates of one chain in place. Returns the summed cluster size; *bonds is the
+// bond sum, updated. `mark` (size N, zero on entry), `stack` and `members` (size N) are
+// scratch.
+int64_t chain_steps(const Lattice& L, int8_t* s, int32_t* bonds, uint64_t P, uint32_t t0,
+                    uint32_t k0, uint32_t k1, int64_t steps, uint32_t* mark, Site* stack,
+                    Site* members) {
+  int64_t total = 0;
+  Site nb[6];
+  const int deg = 2 * L.d;
+  const uint32_t phi = uint32_t(P >> 32), plo = uint32_t(P);
+  for (int64_t k = 0; k < steps; ++k) {
+    const uint32_t stamp = uint32_t(k + 1);
+    Words w(k0, k1, uint32_t(t0 + uint32_t(k)));
+    const Site seed = L.site(w.below(uint32_t(L.size)));
+    const int8_t s0 = s[seed.i];
+    int64_t top = 0, count = 0;
+    s[seed.i] = int8_t(-s0);
+    mark[seed.i] = stamp;
+    stack[top++] = seed;
+    members[count++] = seed;
+    while (top > 0) {
+      const Site x = stack[--top];
+      L.neighbours(x, nb);
+      for (int q = 0; q < deg; ++q) {
+        const int32_t y = nb[q].i;
+        if (s[y] == s0 && w.bernoulli(phi, plo)) {  // aligned, not yet flipped: one bond try
+          s[y] = int8_t(-s0);
+          mark[y] = stamp;
+          stack[top++] = nb[q];
+          members[count++] = nb[q];
+        }
+      }
+    }
+    // bond sum change: boundary bonds (x in C, y not in C) change sign
+    int64_t boundary = 0;  // sum of s0 s_y over boundary bonds
+    for (int64_t m = 0; m < count; ++m) {
+      L.neighbours(members[m], nb);
+      for (int q = 0; q < deg; ++q)
+        if (mark[nb[q].i] != stamp) boundary += s0 * s[nb[q].i];
+    }
+    *bonds -= int32_t(2 * boundary);
+    total += count;
+  }
+  return total;
+}
+
+struct Batch {
+  std::vector<int64_t> dims;
+  int64_t size = 1;
+  Batch(ffi::Span<const int64_t> out, size_t nlead) {
+    for (size_t i = 0; i < nlead; ++i) {
+      dims.push_back(out[i]);
+      size *= out[i];
+    }
+  }
+  // element offsets of each chain's block in an input with leading dims `in` (1 = broadcast)
+  bool offsets(ffi::Span<const int64_t> in, size_t core, int64_t elem,
+               std::vector<int64_t>& off) const {
+    if (in.size() != dims.size() + core) return false;
+    off.assign(size, 0);
+    std::vector<int64_t> stride(dims.size());
+    int64_t st = 1;
+    for (size_t i = dims.size(); i-- > 0;) {
+      if (in[i] != 1 && in[i] != dims[i]) return false;
+      stride[i] = in[i] == 1 ? 0 : st;
+      st *= in[i];
+    }
+    for (int64_t b = 0; b < size; ++b) {
+      int64_t rem = b, o = 0;
+      for (size_t i = dims.size(); i-- > 0;) {
+        o += (rem % dims[i]) * stride[i];
+        rem /= dims[i];
+      }
+      off[b] = o * elem;
+    }
+    return true;
+  }
+};
+
+// P = floor(p 2^64), p = 1 - exp(-2 beta J) in double (saturated below 2^64)
+uint64_t threshold(double beta, double J) {
+  const double p = -std::expm1(-2.0 * beta * J);
+  if (!(p > 0.0)) return 0;
+  if (p >= 1.0) return ~uint64_t(0);
+  const double scaled = std::ldexp(p, 64);
+  return scaled >= 0x1p64 ? ~uint64_t(0) : uint64_t(scaled);
+}
+
+// x (*B, N) int8; key (*B, 2) u32; t0 (*B) u32; params (*B, 2) f32 = (beta, J);
+// bonds (*B) s32 -> x out (*B, N), bonds out (*B), cluster sizes summed over the steps (*B).
+ffi::Error WolffImpl(ffi::Buffer<ffi::S8> x, ffi::Buffer<ffi::U32> key, ffi::Buffer<ffi::U32> t0,
+                     ffi::Buffer<ffi::F32> params, ffi::Buffer<ffi::S32> bonds,
+                     ffi::Result<ffi::Buffer<ffi::S8>> x_out,
+                     ffi::Result<ffi::Buffer<ffi::S32>> bonds_out,
+                     ffi::Result<ffi::Buffer<ffi::S32>> sizes, int64_t d, int64_t n0, int64_t n1,
+                     int64_t n2, int64_t steps, int64_t threads) {
+  if (d != 2 && d != 3) return ffi::Error::InvalidArgument("Wolff: d must be 2 or 3");
+  const Lattice L(int(d), n0, n1, n2);
+  auto od = x_out->dimensions();
+  if (od.size() < 1 || od[od.size() - 1] != L.size)
+    return ffi::Error::InvalidArgument("Wolff: spins must end with an axis of N sites");
+  if (L.size >= (int64_t(1) << 31)) return ffi::Error::InvalidArgument("Wolff: N >= 2^31");
+  const size_t nlead = od.size() - 1;
+  Batch batch(od, nlead);
+  std::vector<int64_t> xo, ko, to, po, bo, oo, so;
+  if (!batch.offsets(x.dimensions(), 1, L.size, xo) ||
+      !batch.offsets(key.dimensions(), 1, 2, ko) || !batch.offsets(t0.dimensions(), 0, 1, to) ||
+      !batch.offsets(params.dimensions(), 1, 2, po) ||
+      !batch.offsets(bonds.dimensions(), 0, 1, bo) || !batch.offsets(od, 1, L.size, oo) ||
+      !batch.offsets(bonds_out->dimensions(), 0, 1, so))
+    return ffi::Error::InvalidArgument("Wolff: inconsistent shapes");
+  const int8_t* xp = x.typed_data();
+  const uint32_t* kp = key.typed_data();
+  const uint32_t* tp = t0.typed_data();
+  const float* pp = params.typed_data();
+  const int32_t* bp = bonds.typed_data();
+  int8_t* xs = x_out->typed_data();
+  int32_t* bs = bonds_out->typed_data();
+  int32_t* cs = sizes->typed_data();
+  int nthreads = 1;
+#ifdef _OPENMP
+  nthreads = threads > 0 ? int(threads) : omp_get_max_threads();
+  nthreads = int(std::max<int64_t>(1, std::min<int64_t>(nthreads, batch.size)));
+#else
+  (void)threads;
+#endif
+#pragma omp parallel num_threads(nthreads)
+  {
+    std::vector<uint32_t> mark(L.size);
+    std::vector<Site> stack(L.size), members(L.size);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < batch.size; ++b) {
+      int8_t* s = xs + oo[b];
+      std::memcpy(s, xp + xo[b], size_t(L.size));
+      std::fill(mark.begin(), mark.end(), 0u);
+      int32_t bsum = bp[bo[b]];
+      const uint64_t P = threshold(double(pp[po[b]]), double(pp[po[b] + 1]));
+      const int64_t total = chain_steps(L, s, &bsum, P, tp[to[b]], kp[ko[b]], kp[ko[b] + 1],
+                                        steps, mark.data(), stack.data(), members.data());
+      bs[so[b]] = bsum;
+      cs[so[b]] = int32_t(total);
+    }
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+#define DIFFPHYS_EXPORT extern "C" __attribute__((visibility("default")))
+DIFFPHYS_EXPORT XLA_FFI_Error* DiffphysWolffIsing(XLA_FFI_CallFrame*);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(DiffphysWolffIsing, WolffImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::S8>>()
+                                  .Arg<ffi::Buffer<ffi::U32>>()
+                                  .Arg<ffi::Buffer<ffi::U32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()
+                                  .Ret<ffi::Buffer<ffi::S8>>()
+                                  .Ret<ffi::Buffer<ffi::S32>>()
+                                  .Ret<ffi::Buffer<ffi::S32>>()
+                                  .Attr<int64_t>("d")
+                                  .Attr<int64_t>("n0")
+                                  .Attr<int64_t>("n1")
+                                  .Attr<int64_t>("n2")
+                                  .Attr<int64_t>("steps")
+                                  .Attr<int64_t>("threads"));
