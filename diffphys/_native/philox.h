@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace diffphys_native {
 
@@ -59,3 +60,52 @@ __attribute__((target("avx2"))) inline void philox8(__m256i& x0, __m256i& x1, __
 
 }  // namespace diffphys_native
 #endif
+
+namespace diffphys_native {
+
+// Counter-ordered Philox words of the sequential kernels (SK, Potts): r[4 b + k] = word k of
+// block b, counter (b, t, 0, stream), for the blocks with 4 b < n, from block b0 on.
+inline void philox_words_scalar(uint32_t* r, int64_t b0, int64_t n, uint32_t t, uint32_t stream,
+                                uint32_t k0, uint32_t k1) {
+  for (int64_t b = b0; 4 * b < n; ++b) {
+    uint32_t c[4] = {uint32_t(b), t, 0u, stream};
+    philox(c, k0, k1);
+    std::memcpy(r + 4 * b, c, 16);
+  }
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+// The same words, 8 Philox blocks per AVX2 register.
+__attribute__((target("avx2"))) inline void philox_words_avx2(uint32_t* r, int64_t n, uint32_t t,
+                                                              uint32_t stream, uint32_t k0,
+                                                              uint32_t k1) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  alignas(32) uint32_t w[4][8];
+  int64_t b0 = 0;
+  for (; 4 * (b0 + 8) <= n; b0 += 8) {
+    __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32(int(uint32_t(b0))), lane);
+    __m256i x1 = _mm256_set1_epi32(int(t)), x2 = _mm256_setzero_si256();
+    __m256i x3 = _mm256_set1_epi32(int(stream));
+    philox8(x0, x1, x2, x3, k0, k1);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), x0);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), x1);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), x2);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), x3);
+    for (int i = 0; i < 8; ++i)
+      for (int k = 0; k < 4; ++k) r[4 * (b0 + i) + k] = w[k][i];
+  }
+  philox_words_scalar(r, b0, n, t, stream, k0, k1);
+}
+#endif
+
+// `philox_words_scalar` from block 0, with the AVX2 path where the CPU has it.
+inline void philox_words(uint32_t* r, int64_t n, uint32_t t, uint32_t stream, uint32_t k0,
+                         uint32_t k1) {
+#if defined(__x86_64__) || defined(_M_X64)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) return philox_words_avx2(r, n, t, stream, k0, k1);
+#endif
+  philox_words_scalar(r, 0, n, t, stream, k0, k1);
+}
+
+}  // namespace diffphys_native

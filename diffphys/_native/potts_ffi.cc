@@ -52,45 +52,13 @@ using diffphys_native::philox8;
 
 constexpr uint32_t kStream = 0x5054u;  // "PT"
 
-// r[4 b + k] = word k of block b, for the blocks with 4 b < n (n words wanted), from b0 on
-void sweep_words_scalar(uint32_t* r, int64_t b0, int64_t n, uint32_t t, uint32_t k0,
-                        uint32_t k1) {
-  for (int64_t b = b0; 4 * b < n; ++b) {
-    uint32_t c[4] = {uint32_t(b), t, 0u, kStream};
-    philox(c, k0, k1);
-    std::memcpy(r + 4 * b, c, 16);
-  }
-}
-
 #if defined(__x86_64__) || defined(_M_X64)
-// The same words as sweep_words_scalar, 8 Philox blocks per AVX2 register.
-__attribute__((target("avx2"))) void sweep_words_avx2(uint32_t* r, int64_t n, uint32_t t,
-                                                      uint32_t k0, uint32_t k1) {
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  alignas(32) uint32_t w[4][8];
-  int64_t b0 = 0;
-  for (; 4 * (b0 + 8) <= n; b0 += 8) {
-    __m256i x0 = _mm256_add_epi32(_mm256_set1_epi32(int(uint32_t(b0))), lane);
-    __m256i x1 = _mm256_set1_epi32(int(t)), x2 = _mm256_setzero_si256();
-    __m256i x3 = _mm256_set1_epi32(int(kStream));
-    philox8(x0, x1, x2, x3, k0, k1);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[0]), x0);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[1]), x1);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[2]), x2);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(w[3]), x3);
-    for (int i = 0; i < 8; ++i)
-      for (int k = 0; k < 4; ++k) r[4 * (b0 + i) + k] = w[k][i];
-  }
-  sweep_words_scalar(r, b0, n, t, k0, k1);
-}
 const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
 #endif
 
-void sweep_words(uint32_t* r, int64_t n, uint32_t t, uint32_t k0, uint32_t k1) {
-#if defined(__x86_64__) || defined(_M_X64)
-  if (kHaveAvx2) return sweep_words_avx2(r, n, t, k0, k1);
-#endif
-  sweep_words_scalar(r, 0, n, t, k0, k1);
+// the words of sweep t: `philox_words` (philox.h) on this kernel's stream
+inline void sweep_words(uint32_t* r, int64_t n, uint32_t t, uint32_t k0, uint32_t k1) {
+  diffphys_native::philox_words(r, n, t, kStream, k0, k1);
 }
 
 // F[j][a] += J_kj(n, a) - J_kj(o, a) for all j, a; `row` = J[k] of shape (N, q, q).
