@@ -142,7 +142,6 @@ def step(key, state: WolffState, model, beta, steps: int, threads: int):
         kbits,
         state.step,
         jnp.stack([beta, J]),
-        state.bond_sum,
         d=np.int64(len(lattice)),
         n0=np.int64(n[0]),
         n1=np.int64(n[1]),
