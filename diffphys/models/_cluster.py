@@ -275,7 +275,7 @@ def wolff(
       update costs O(N) whatever the cluster size); any dimension, per-bond couplings of any
       sign (Ising), Potts. `init` returns a `sampling.DiscreteState`.
     - `backend="native"`: a C++ kernel through `jax.ffi` (`diffphys/_native/cluster_ffi.cc`,
-      module `_cluster_native`) that grows the cluster with a stack, O(cluster size) per
+      module `_cluster_native`) that grows the cluster from a queue, O(cluster size) per
       update, for the 2D/3D `Ising` ferromagnet with one coupling $J > 0$ and $h = 0$; OpenMP
       over the chains of a vmapped ensemble. `init` returns a `WolffState` (with `.x` and
       `.energy`); its counter-based random stream makes `k` + `k` updates with one key equal
@@ -306,7 +306,7 @@ def wolff(
         if max_rounds is not None:
             raise ConfigError(
                 "max_rounds belongs to the jax backend's label propagation; the native Wolff "
-                "kernel grows one cluster with a stack. Drop max_rounds or use backend='jax'."
+                "kernel grows one cluster from a queue. Drop max_rounds or use backend='jax'."
             )
         _cluster_native.check_native(int(steps_per_call))
     k = int(steps_per_call)

@@ -1,7 +1,9 @@
 r"""Native Wolff single-cluster updates of the 2D/3D Ising ferromagnet: C++ through XLA FFI.
 
-`wolff(backend="native")` grows one cluster per update on the CPU with an explicit stack
-(`diffphys/_native/cluster_ffi.cc`): O(cluster size) work per update instead of the O(N)
+`wolff(backend="native")` grows one cluster per update on the CPU, breadth first from a queue
+with no data-dependent branch per bond (`diffphys/_native/cluster_ffi.cc`; ~16-20 ns per
+cluster site at T_c, L = 64, `benchmarks/results/cluster.md`): O(cluster size) work per
+update instead of the O(N)
 connected-component labelling of the pure-JAX path, `steps_per_call` updates per kernel call,
 OpenMP over the chains of a vmapped ensemble (one call for all of them,
 `vmap_method="expand_dims"`).
@@ -16,10 +18,12 @@ step key, counter (word index within the update, absolute update index, stream):
 depends only on the key and the absolute update index (kept in the state), so `k` updates and
 `k` more with the same key equal `2k` updates bit for bit, whatever `steps_per_call` is. The
 seed site is an exactly uniform integer (Lemire's multiply-and-reject); a bond is activated
-iff a 64-bit uniform word is below $\lfloor p\,2^{64} \rfloor$ ($p$ in double precision).
+iff a 64-bit uniform word is below $\lfloor p\,2^{64} \rfloor$ ($p$ in double precision; its
+low half is drawn, from a side sequence, only when the high half ties).
 
 **Energy** is exact: the state keeps the integer bond sum $S = \sum_{\langle xy\rangle} s_x
-s_y$, updated from the cluster boundary, and $E = -J S$.
+s_y$, recomputed by the kernel at the end of each call (one O(N) pass), and $E = -J S$.
+Memory per thread: a queue of N int32 and a neighbour table of 2dN int32.
 """
 
 from __future__ import annotations
