@@ -88,6 +88,7 @@ from ._rnn import (
     rnn_integrator,
     simulate_rnn,
 )
+from ._pspin_native import PSpinState, pspin_metropolis, pspin_tensor
 from ._sk import MAX_COUPLINGS, SK, PSpin, SKState, sk_metropolis
 from ._spherical import (
     SphericalPSpin,
@@ -154,6 +155,7 @@ __all__ = [
     "NonreciprocalSK",
     "NonreciprocalState",
     "PSpin",
+    "PSpinState",
     "PhaseRetrieval",
     "PairwisePotts",
     "Potts",
@@ -201,6 +203,8 @@ __all__ = [
     "phase_retrieval_descent",
     "phase_retrieval_grad",
     "potts_sequential",
+    "pspin_metropolis",
+    "pspin_tensor",
     "probability_flow",
     "random_bond_couplings",
     "random_patterns",
