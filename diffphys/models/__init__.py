@@ -77,6 +77,7 @@ from ._phase_retrieval import (
 )
 from ._potts_pairwise import PairwisePotts
 from ._potts_sequential import PottsState, potts_sequential
+from ._pspin_native import PSpinState, pspin_metropolis, pspin_tensor
 from ._rbm import RBM, RBMInfo, RBMState, block_gibbs, independent_site_bias, sample_chains
 from ._rnn import (
     LyapunovResult,
@@ -88,7 +89,6 @@ from ._rnn import (
     rnn_integrator,
     simulate_rnn,
 )
-from ._pspin_native import PSpinState, pspin_metropolis, pspin_tensor
 from ._sk import MAX_COUPLINGS, SK, PSpin, SKState, sk_metropolis
 from ._spherical import (
     SphericalPSpin,

@@ -67,8 +67,10 @@ def pspin_tensor(model: PSpin) -> Float[Array, "n n n"]:
         [t[:, a] * n * n + t[:, b] * n + t[:, c] for a, b, c in _PERMUTATIONS]
     ).astype(np.int32 if n**3 < 2**31 else np.int64)
     values = jnp.tile(model.couplings, len(_PERMUTATIONS))
-    T = jnp.zeros(n**3, model.couplings.dtype).at[flat].set(
-        values, indices_are_sorted=False, unique_indices=True
+    T = (
+        jnp.zeros(n**3, model.couplings.dtype)
+        .at[flat]
+        .set(values, indices_are_sorted=False, unique_indices=True)
     )
     return T.reshape(n, n, n)
 
