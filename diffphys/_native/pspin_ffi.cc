@@ -9,7 +9,8 @@
 //   f_i  -= 2 s_l M_il      for all i    (O(N): M_il depends on neither s_l nor s_i),
 //   M_ij -= 2 s_l T_ijl     for all i, j (O(N^2): the contiguous slab T[l]),
 // each a multiply by +-2 (exact) and one rounding, as in the pure-JAX backend; a rejection
-// costs O(1). Chains are independent: OpenMP over the flattened batch, each chain running all
+// costs O(1). By symmetry only the upper triangle of M is updated during a call (half the
+// slab is read) and mirrored at its end. Chains are independent: OpenMP over the flattened batch, each chain running all
 // its sweeps before the next.
 //
 // Random numbers and acceptance: those of the SK kernel (sk_ffi.cc) on a stream of its own.
@@ -25,6 +26,10 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
 #endif
 
 #include "philox.h"
@@ -50,7 +55,7 @@ __attribute__((target("avx2"))) void axpy_avx2(T* __restrict y, const T* __restr
 const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
 #endif
 
-// y -= d x over n contiguous elements (the field and the M updates)
+// y -= d x over n contiguous elements (the field update)
 template <typename T>
 void axpy(T* y, const T* x, T d, int64_t n) {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -59,8 +64,65 @@ void axpy(T* y, const T* x, T d, int64_t n) {
   axpy_generic(y, x, d, n);
 }
 
+// M_ij -= d T_lij for i < j: row i from column (i + 1) rounded down to a multiple of w (the
+// lanes of a vector), so that rows start aligned and need no peeling; the few entries it
+// also writes left of the diagonal are in the lower triangle, which the caller overwrites
+// (mirrors) at the end of the call; the diagonal stays 0 (T_lii = 0).
+template <typename T>
+inline void slab_update_generic(T* __restrict M, const T* __restrict Tl, T d, int64_t n,
+                                int64_t w) {
+  for (int64_t i = 0; i + 1 < n; ++i) {
+    const int64_t j0 = (i + 1) / w * w;
+    T* __restrict m = M + i * n;
+    const T* __restrict t = Tl + i * n;
+    for (int64_t j = j0; j < n; ++j) m[j] -= d * t[j];
+  }
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+__attribute__((target("avx2"))) void slab_update_avx2(float* __restrict M,
+                                                      const float* __restrict Tl, float d,
+                                                      int64_t n) {
+  const __m256 dv = _mm256_set1_ps(d);
+  for (int64_t i = 0; i + 1 < n; ++i) {
+    int64_t j = (i + 1) / 8 * 8;
+    float* m = M + i * n;
+    const float* t = Tl + i * n;
+    for (; j + 8 <= n; j += 8)
+      _mm256_storeu_ps(m + j, _mm256_sub_ps(_mm256_loadu_ps(m + j),
+                                            _mm256_mul_ps(dv, _mm256_loadu_ps(t + j))));
+    for (; j < n; ++j) m[j] -= d * t[j];
+  }
+}
+__attribute__((target("avx2"))) void slab_update_avx2(double* __restrict M,
+                                                      const double* __restrict Tl, double d,
+                                                      int64_t n) {
+  const __m256d dv = _mm256_set1_pd(d);
+  for (int64_t i = 0; i + 1 < n; ++i) {
+    int64_t j = (i + 1) / 4 * 4;
+    double* m = M + i * n;
+    const double* t = Tl + i * n;
+    for (; j + 4 <= n; j += 4)
+      _mm256_storeu_pd(m + j, _mm256_sub_pd(_mm256_loadu_pd(m + j),
+                                            _mm256_mul_pd(dv, _mm256_loadu_pd(t + j))));
+    for (; j < n; ++j) m[j] -= d * t[j];
+  }
+}
+#endif
+
+template <typename T>
+void slab_update(T* M, const T* Tl, T d, int64_t n) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (kHaveAvx2) return slab_update_avx2(M, Tl, d, n);
+#endif
+  slab_update_generic(M, Tl, d, n, int64_t(32 / sizeof(T)));
+}
+
 // `sweeps` sequential sweeps of one chain, in place; returns the number of accepted flips.
-// T: (n, n, n), M: (n, n), f: (n).
+// T: (n, n, n), M: (n, n), f: (n). M and every slab T[l] are symmetric, so the sweeps update
+// only the upper triangle of M (reading the upper triangle of T[l]: half the bytes, row
+// segments that stay contiguous) and read M_il as M[min(i, l), max(i, l)]; the lower triangle
+// is mirrored from the upper one once at the end of the call.
 template <typename T>
 int64_t chain_sweeps(const T* Tt, int8_t* s, T* M, T* f, double beta, int64_t n, uint32_t t0,
                      uint32_t k0, uint32_t k1, int64_t sweeps, uint32_t* r) {
@@ -76,13 +138,18 @@ int64_t chain_sweeps(const T* Tt, int8_t* s, T* M, T* f, double beta, int64_t n,
         acc = (double(r[l]) + 0.5) * 0x1p-32 < std::exp(-bde);
       if (acc) {
         const T d = T(2 * sl);
-        axpy(f, M + l * n, d, n);        // f_i -= 2 s_l M_li (= M_il), M_ll = 0
-        axpy(M, Tt + l * nn, d, nn);     // M_ij -= 2 s_l T_lij (= T_ijl)
+        // f_i -= 2 s_l M_il (M_ll = 0: f_l unchanged)
+        for (int64_t i = 0; i < l; ++i) f[i] -= d * M[i * n + l];
+        axpy(f + l + 1, M + l * n + l + 1, d, n - l - 1);
+        // M_ij -= 2 s_l T_lij for i < j (T_lij = T_ijl)
+        slab_update(M, Tt + l * nn, d, n);
         s[l] = int8_t(-sl);
         ++flips;
       }
     }
   }
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i + 1; j < n; ++j) M[j * n + i] = M[i * n + j];
   return flips;
 }
 
