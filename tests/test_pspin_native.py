@@ -112,14 +112,17 @@ def test_native_agrees_with_jax_and_generic_at_n64(key):
 
 
 @native
-def test_native_reproducible_resumable_and_exact_fields(key):
+@pytest.mark.parametrize("n", [40, 130])
+def test_native_reproducible_resumable_and_exact_fields(key, n):
     """Same key -> the same chain bit for bit; 3 + 3 sweeps with one key equal 6 sweeps with
     it (the stream depends on the absolute sweep index); after 200 sweeps the maintained
     fields equal `PSpin.site_energies`, the field matrix equals T s, and the energy in the
-    state and in the info equals `PSpin.energy`, to float32 tolerance."""
+    state and in the info equals `PSpin.energy`, to float32 tolerance. N = 40 runs the
+    kernel's whole-slab update, N = 130 its upper-triangle update (M > 64 KiB; rows not a
+    multiple of the vector width) and the mirroring of M."""
     k_model, k_x, k_run = jax.random.split(key, 3)
-    model = PSpin.sample(k_model, 40, 3, h=0.1)
-    x0 = _spins(k_x, (40,))
+    model = PSpin.sample(k_model, n, 3, h=0.1)
+    x0 = _spins(k_x, (n,))
     a3 = pspin_metropolis(1.5, backend="native", sweeps_per_step=3)
     a6 = pspin_metropolis(1.5, backend="native", sweeps_per_step=6)
     a20 = pspin_metropolis(1.5, backend="native", sweeps_per_step=20)
