@@ -220,9 +220,9 @@ def main(argv=None) -> None:
     load0 = os.getloadavg()
     rows = []
     for beta in (float(b) for b in args.betas.split(",")):
-        single = dict(native=n(400), jax=n(20), generic=n(10), numpy=n(20), numba=n(200))
+        single = dict(native=n(400), jax=n(20), generic=n(10), numpy=n(50), numba=n(400))
         rows.append(bench(1, 128, beta, single, args.repeats))
-        batch = dict(native=n(100), jax=n(4), generic=n(4), numpy=n(10), numba=n(40))
+        batch = dict(native=n(200), jax=n(4), generic=n(4), numpy=n(20), numba=n(100))
         rows.append(bench(64, 64, beta, batch, args.repeats))
     peers = rows[0]["peers"]
     print(
