@@ -261,3 +261,20 @@ def test_size_guard_default():
         _check_size(813, jnp.float32)
     with pytest.raises(ConfigError, match="N <= 645"):
         _check_size(700, jnp.float64)
+
+
+@native
+@pytest.mark.slow  # x64 compilations: nightly
+def test_native_float64_fields(key):
+    """The float64 kernel (x64 enabled), N = 130 (upper-triangle path): after 50 sweeps the
+    fields equal `PSpin.site_energies` to 1e-12, M equals T s to 1e-12, and the energy equals
+    `PSpin.energy` to 1e-10."""
+    with jax.enable_x64(True):
+        k_model, k_x, k_run = jax.random.split(key, 3)
+        model = PSpin.sample(k_model, 130, 3, h=0.1, dtype=jnp.float64)
+        alg = pspin_metropolis(0.8, backend="native", sweeps_per_step=50)
+        s, info = alg.step(k_run, alg.init(_spins(k_x, (130,)), model), model)
+        assert s.field.dtype == jnp.float64 and 0.0 < float(info.acceptance_rate) < 1.0
+        np.testing.assert_allclose(s.field, _site_fields(model, s.x), atol=1e-12)
+        np.testing.assert_allclose(s.M, s.tensor @ s.x.astype(jnp.float64), atol=1e-12)
+        np.testing.assert_allclose(float(s.energy), float(model.energy(s.x)), atol=1e-10)
