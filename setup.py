@@ -54,6 +54,7 @@ setup(
                 os.path.join("diffphys", "_native", "ising_multispin.cc"),
                 os.path.join("diffphys", "_native", "potts_ffi.cc"),
                 os.path.join("diffphys", "_native", "cluster_ffi.cc"),
+                os.path.join("diffphys", "_native", "pspin_ffi.cc"),
             ],
             depends=[os.path.join("diffphys", "_native", "philox.h")],
             extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden", "-isystem", INCLUDE],

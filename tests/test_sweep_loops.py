@@ -23,12 +23,14 @@ from diffphys.models import (
     Ising,
     NonreciprocalSK,
     Potts,
+    PSpin,
     block_gibbs,
     fused_checkerboard,
     ising_checkerboard_metropolis,
     nonreciprocal_langevin,
     overlap_heat_bath,
     overlap_metropolis,
+    pspin_metropolis,
     retrieve,
     sk_metropolis,
     swendsen_wang,
@@ -79,6 +81,7 @@ _hopfield = Hopfield(jnp.where(jax.random.bernoulli(jax.random.key(1), 0.5, (3, 
 _hx = jnp.ones(16, jnp.int8)
 _rbm = RBM.sample(jax.random.key(2), 6, 4)
 _nrsk = NonreciprocalSK.sample(jax.random.key(3), 8, 0.5, 0.0)
+_pspin = PSpin.sample(jax.random.key(6), 8, 3)
 
 
 class _Quadratic(models.AbstractModel):
@@ -136,6 +139,13 @@ CASES = {
     "overlap_heat_bath(Hopfield)": (overlap_heat_bath(0.4), _hopfield, _hx, []),
     "zero_temperature(async)": (zero_temperature(mode="async"), _hopfield, _hx, []),
     "zero_temperature(sync)": (zero_temperature(mode="sync"), _hopfield, _hx, []),
+    # Ising p = 3 spin glass: field-matrix sweeps (static fori_loop over spins, cond per flip)
+    "pspin_metropolis(jax)": (
+        pspin_metropolis(0.8, backend="jax", sweeps_per_step=2),
+        _pspin,
+        jnp.ones(8, jnp.int8),
+        [],
+    ),
     # RBM, continuous models, wrappers
     "block_gibbs(RBM, k=2)": (block_gibbs(0.8, k=2), _rbm, jnp.zeros(6), []),
     "langevin": (sampling.langevin(1.0, 0.01), _Quadratic(), jnp.zeros(5), []),
@@ -175,6 +185,12 @@ if _native.available():
         fused_checkerboard(0.4, backend="native", sweeps_per_step=2),
         _ising,
         _spins,
+        [],
+    )
+    CASES["pspin_metropolis(native)"] = (
+        pspin_metropolis(0.8, backend="native", sweeps_per_step=2),
+        _pspin,
+        jnp.ones(8, jnp.int8),
         [],
     )
 

@@ -81,6 +81,7 @@ FAMILIES = {
         "`nonreciprocal-spin-glass`.",
         [
             "diffphys.models._sk",
+            "diffphys.models._pspin_native",
             "diffphys.models._spherical",
             "diffphys.models._nonreciprocal",
             "diffphys.theory._sk",

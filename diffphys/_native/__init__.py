@@ -23,6 +23,8 @@ _TARGETS = {
     "diffphys_potts_sweep_f32": "DiffphysPottsSweepF32",
     "diffphys_potts_sweep_f64": "DiffphysPottsSweepF64",
     "diffphys_wolff_ising": "DiffphysWolffIsing",
+    "diffphys_pspin_sweep_f32": "DiffphysPSpinSweepF32",
+    "diffphys_pspin_sweep_f64": "DiffphysPSpinSweepF64",
 }
 
 

@@ -77,6 +77,7 @@ from ._phase_retrieval import (
 )
 from ._potts_pairwise import PairwisePotts
 from ._potts_sequential import PottsState, potts_sequential
+from ._pspin_native import PSpinState, pspin_metropolis, pspin_tensor
 from ._rbm import RBM, RBMInfo, RBMState, block_gibbs, independent_site_bias, sample_chains
 from ._rnn import (
     LyapunovResult,
@@ -154,6 +155,7 @@ __all__ = [
     "NonreciprocalSK",
     "NonreciprocalState",
     "PSpin",
+    "PSpinState",
     "PhaseRetrieval",
     "PairwisePotts",
     "Potts",
@@ -201,6 +203,8 @@ __all__ = [
     "phase_retrieval_descent",
     "phase_retrieval_grad",
     "potts_sequential",
+    "pspin_metropolis",
+    "pspin_tensor",
     "probability_flow",
     "random_bond_couplings",
     "random_patterns",

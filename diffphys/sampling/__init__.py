@@ -5,6 +5,7 @@ import away: `sampling.fused_checkerboard` (the fused C++ Ising kernel),
 `sampling.ising_checkerboard_metropolis` (multispin-coded), `sampling.multispin_checkerboard`
 (an ensemble of samples, one bit each), `sampling.sk_metropolis` (SK / Hopfield local-field
 sweeps, pure JAX or native), `sampling.potts_sequential` (dense pairwise Potts local-field
+sweeps, native or pure JAX), `sampling.pspin_metropolis` (Ising p = 3 spin glass, field-matrix
 sweeps, native or pure JAX), `sampling.swendsen_wang` and `sampling.wolff` (cluster updates). They live in `diffphys.models`, next to the models whose
 structure they exploit, and are imported from there on first use.
 """
@@ -39,6 +40,7 @@ _FROM_MODELS = (
     "ising_checkerboard_metropolis",
     "multispin_checkerboard",
     "potts_sequential",
+    "pspin_metropolis",
     "sk_metropolis",
     "swendsen_wang",
     "wolff",
