@@ -37,3 +37,10 @@ def _free_compiled_programs():
     2-core, 24 GB machine)."""
     yield
     jax.clear_caches()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The notebooks (20-170 s each, the longest tests) first: with `-n 2` and the worksteal
+    scheduler (pyproject addopts) both workers then end on short tests instead of one waiting
+    for the other's last notebook."""
+    items.sort(key=lambda item: item.get_closest_marker("notebook") is None)
