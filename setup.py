@@ -56,7 +56,7 @@ setup(
                 os.path.join("diffphys", "_native", "cluster_ffi.cc"),
                 os.path.join("diffphys", "_native", "pspin_ffi.cc"),
             ],
-            depends=[os.path.join("diffphys", "_native", "philox.h")],
+            depends=[os.path.join("diffphys", "_native", h) for h in ("philox.h", "ffi_batch.h")],
             extra_compile_args=["-std=c++17", "-O3", "-fvisibility=hidden", "-isystem", INCLUDE],
             language="c++",
         )

@@ -41,12 +41,16 @@
 #include <immintrin.h>
 #endif
 
+#include "ffi_batch.h"
 #include "philox.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 
 namespace {
+
+using diffphys_native::Batch;
+using diffphys_native::resolve_threads;
 
 using diffphys_native::philox;
 
@@ -162,7 +166,7 @@ struct Lattice {
     for (int a = 0; a < d; ++a) size *= n[a];
   }
   inline Site site(int64_t i) const {
-    Site s;
+    Site s{};
     s.i = int32_t(i);
     int64_t rem = i;
     for (int a = 0; a < d; ++a) {
@@ -295,39 +299,6 @@ int64_t chain_steps(const Lattice& L, const int32_t* nbr, int8_t* s, uint64_t P,
   return total;
 }
 
-struct Batch {
-  std::vector<int64_t> dims;
-  int64_t size = 1;
-  Batch(ffi::Span<const int64_t> out, size_t nlead) {
-    for (size_t i = 0; i < nlead; ++i) {
-      dims.push_back(out[i]);
-      size *= out[i];
-    }
-  }
-  // element offsets of each chain's block in an input with leading dims `in` (1 = broadcast)
-  bool offsets(ffi::Span<const int64_t> in, size_t core, int64_t elem,
-               std::vector<int64_t>& off) const {
-    if (in.size() != dims.size() + core) return false;
-    off.assign(size, 0);
-    std::vector<int64_t> stride(dims.size());
-    int64_t st = 1;
-    for (size_t i = dims.size(); i-- > 0;) {
-      if (in[i] != 1 && in[i] != dims[i]) return false;
-      stride[i] = in[i] == 1 ? 0 : st;
-      st *= in[i];
-    }
-    for (int64_t b = 0; b < size; ++b) {
-      int64_t rem = b, o = 0;
-      for (size_t i = dims.size(); i-- > 0;) {
-        o += (rem % dims[i]) * stride[i];
-        rem /= dims[i];
-      }
-      off[b] = o * elem;
-    }
-    return true;
-  }
-};
-
 // P = floor(p 2^64), p = 1 - exp(-2 beta J) in double (saturated below 2^64)
 uint64_t threshold(double beta, double J) {
   const double p = -std::expm1(-2.0 * beta * J);
@@ -367,13 +338,7 @@ ffi::Error WolffImpl(ffi::Buffer<ffi::S8> x, ffi::Buffer<ffi::U32> key, ffi::Buf
   int8_t* xs = x_out->typed_data();
   int32_t* bs = bonds_out->typed_data();
   int32_t* cs = sizes->typed_data();
-  int nthreads = 1;
-#ifdef _OPENMP
-  nthreads = threads > 0 ? int(threads) : omp_get_max_threads();
-  nthreads = int(std::max<int64_t>(1, std::min<int64_t>(nthreads, batch.size)));
-#else
-  (void)threads;
-#endif
+  const int nthreads = resolve_threads(threads, batch.size);
 #pragma omp parallel num_threads(nthreads)
   {
     std::vector<int32_t> queue(L.size);

@@ -28,12 +28,16 @@
 #include <immintrin.h>
 #endif
 
+#include "ffi_batch.h"
 #include "philox.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 
 namespace {
+
+using diffphys_native::Batch;
+using diffphys_native::resolve_threads;
 
 using diffphys_native::philox;
 #if defined(__x86_64__) || defined(_M_X64)
@@ -90,50 +94,6 @@ int64_t chain_sweeps(const T* J, int8_t* s, T* f, double beta, int64_t n, uint32
     }
   }
   return flips;
-}
-
-struct Batch {
-  std::vector<int64_t> dims;
-  int64_t size = 1;
-  explicit Batch(ffi::Span<const int64_t> out, size_t nlead) {
-    for (size_t i = 0; i < nlead; ++i) {
-      dims.push_back(out[i]);
-      size *= out[i];
-    }
-  }
-  // element offsets of each chain's block in an input with leading dims `in` (1 = broadcast)
-  bool offsets(ffi::Span<const int64_t> in, size_t core, int64_t elem,
-               std::vector<int64_t>& off) const {
-    if (in.size() != dims.size() + core) return false;
-    off.assign(size, 0);
-    std::vector<int64_t> stride(dims.size());
-    int64_t st = 1;
-    for (size_t i = dims.size(); i-- > 0;) {
-      if (in[i] != 1 && in[i] != dims[i]) return false;
-      stride[i] = in[i] == 1 ? 0 : st;
-      st *= in[i];
-    }
-    for (int64_t b = 0; b < size; ++b) {
-      int64_t rem = b, o = 0;
-      for (size_t i = dims.size(); i-- > 0;) {
-        o += (rem % dims[i]) * stride[i];
-        rem /= dims[i];
-      }
-      off[b] = o * elem;
-    }
-    return true;
-  }
-};
-
-int resolve_threads(int64_t threads, int64_t chains) {
-#ifdef _OPENMP
-  int t = threads > 0 ? int(threads) : omp_get_max_threads();
-  return int(std::max<int64_t>(1, std::min<int64_t>(t, chains)));
-#else
-  (void)threads;
-  (void)chains;
-  return 1;
-#endif
 }
 
 // J (*B, N, N); x (*B, N) int8; f (*B, N); key (*B, 2) u32; t0 (*B) u32; beta (*B)
