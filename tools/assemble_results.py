@@ -49,7 +49,7 @@ This file is generated: edit `benchmarks/results/<area>.md` and run
 | inverse Ising vs ConIII 3.0.1 | `benchmarks/coniii_reference.py` | quiet machine: batch of 1000 N = 5 problems 289x (Enumerate), 301x (pseudo-likelihood, per-site Newton), 556x (MPF) per wall second; one problem 10-65x at N = 5, pseudo-likelihood 25x / 41x / 100x at N = 20 / 50 / 100; targets (faster on one, 100x on a batch): met |
 | learning students vs PyTorch | `benchmarks/learning_students.py`, `learning_grokking.py` | phase-retrieval ensemble (1024 x N = 256, instances given to both): 3.5x wall / 3.7x CPU (quiet machine); grokking networks 4.1x / 4.2x (loaded); target 'ahead of PyTorch by batching': met |
 | gradient flow | `benchmarks/gradient_flow.py` | adaptive Tsit5 (diffrax) reaches a given accuracy about 5x cheaper than fixed-step RK4 |
-| phase-retrieval threshold | `benchmarks/phase_retrieval_threshold.py` | 6000 GD steps (converged at N <= 256): alpha_half = (1.72 +- 0.15) + (0.54 +- 0.03) ln N over N = 64-512 with 2048 / 1024 / 512 / 192 runs per point; the slope falls with training time (0.67 at 1500 steps); N >= 1024 at 6000 steps not affordable on this CPU |
+| phase-retrieval threshold | `benchmarks/phase_retrieval_threshold.py` | 6000 GD steps (converged at N <= 256): alpha_half = (1.72 +- 0.15) + (0.54 +- 0.03) ln N over N = 64-512 with 2048 / 1024 / 512 / 192 runs per point; the slope falls with training time (0.67 at 1500 steps); N = 1024 (48 runs per point, ~32 CPU-s per run): P(5.5) = 0.58 +- 0.07, consistent with the line; thousands of runs at N >= 1024 need a GPU |
 
 """
 
