@@ -21,6 +21,7 @@ from .._errors import ConfigError, check_positive
 from .._types import Array, Float, RealScalar, Spins
 from ..sampling import DiscreteInfo, SamplingAlgorithm
 from ._potts_pairwise import PairwisePotts
+from ._sk import repeat_sweeps
 
 POTTS_RULES = ("metropolis", "heat_bath")
 POTTS_BACKENDS = ("jax", "native", "auto")
@@ -187,17 +188,7 @@ def potts_sequential(
         check_positive("beta", beta)
         if backend == "native":
             return _native_step(key, state, model, beta)
-        if n_sweeps == 1:
-            return _jax_step(key, state, model, beta)
-
-        def body(k, carry):
-            st, changes = carry
-            st, info = _jax_step(jax.random.fold_in(key, k), st, model, beta)
-            return st, changes + info.acceptance_rate
-
-        acc0 = jnp.zeros((), state.field.dtype)
-        state, acc = jax.lax.fori_loop(0, n_sweeps, body, (state, acc0))
-        return state, DiscreteInfo(acc / n_sweeps, state.energy)
+        return repeat_sweeps(lambda k, st: _jax_step(k, st, model, beta), key, state, n_sweeps)
 
     def _native_step(key, state: PottsState, model, beta):
         if state.sweep is None:

@@ -21,7 +21,7 @@ from .. import _native
 from .._errors import ConfigError, check_positive
 from .._types import Array, Float, RealScalar, Spins
 from ..sampling import DiscreteInfo, SamplingAlgorithm
-from ._sk import PSpin, _pspin_tables
+from ._sk import PSpin, _pspin_tables, repeat_sweeps
 
 PSPIN_BACKENDS = ("jax", "native", "auto")
 MAX_TENSOR_BYTES = 2**31
@@ -215,17 +215,7 @@ def pspin_metropolis(
         check_positive("beta", beta)
         if backend == "native":
             return _native_step(key, state, model, beta)
-        if n_sweeps == 1:
-            return _jax_step(key, state, model, beta)
-
-        def body(k, carry):
-            st, acc = carry
-            st, info = _jax_step(jax.random.fold_in(key, k), st, model, beta)
-            return st, acc + info.acceptance_rate
-
-        acc0 = jnp.zeros((), state.field.dtype)
-        state, acc = jax.lax.fori_loop(0, n_sweeps, body, (state, acc0))
-        return state, DiscreteInfo(acc / n_sweeps, state.energy)
+        return repeat_sweeps(lambda k, st: _jax_step(k, st, model, beta), key, state, n_sweeps)
 
     def _native_step(key, state: PSpinState, model, beta):
         dtype = state.field.dtype

@@ -392,17 +392,7 @@ def sk_metropolis(
     def step(key, state: SKState, model, beta=beta):
         if backend == "native":
             return _native_step(key, state, model, beta)
-        if n_sweeps == 1:
-            return _jax_sweep(key, state, model, beta)
-
-        def body(i, carry):
-            st, acc = carry
-            st, info = _jax_sweep(jax.random.fold_in(key, i), st, model, beta)
-            return st, acc + info.acceptance_rate
-
-        acc0 = jnp.zeros((), state.field.dtype)
-        state, acc = jax.lax.fori_loop(0, n_sweeps, body, (state, acc0))
-        return state, DiscreteInfo(acc / n_sweeps, state.energy)
+        return repeat_sweeps(lambda k, st: _jax_sweep(k, st, model, beta), key, state, n_sweeps)
 
     def _native_step(key, state: SKState, model, beta):
         dtype = state.field.dtype
@@ -447,6 +437,24 @@ def sk_metropolis(
         return SKState(x, f, energy, state.sweep), DiscreteInfo(accepted.astype(dtype) / n, energy)
 
     return SamplingAlgorithm(init, step)
+
+
+def repeat_sweeps(sweep, key, state, n_sweeps: int):
+    """`n_sweeps` calls of `sweep(key, state) -> (state, DiscreteInfo)` with the keys
+    `fold_in(key, i)` in one `fori_loop` (the plain call when it is 1): the pure-JAX
+    `sweeps_per_step` of the sequential kernels (`sk_metropolis`, `potts_sequential`,
+    `pspin_metropolis`). The info holds the mean acceptance rate and the last energy."""
+    if n_sweeps == 1:
+        return sweep(key, state)
+
+    def body(i, carry):
+        st, acc = carry
+        st, info = sweep(jax.random.fold_in(key, i), st)
+        return st, acc + info.acceptance_rate
+
+    acc0 = jnp.zeros((), state.energy.dtype)
+    state, acc = jax.lax.fori_loop(0, n_sweeps, body, (state, acc0))
+    return state, DiscreteInfo(acc / n_sweeps, state.energy)
 
 
 def _energy_from_field(x, f, h) -> Float[Array, ""]:
